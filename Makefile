@@ -1,0 +1,32 @@
+# Every target creates .venv from nothing when it is missing (fast when it exists).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test venv chromium bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test,hf]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+# Headless Chromium drives the report test; Debian's package, installed when missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+run: $(STAMP)
+	$(BIN)/drivechain demo --out demo
+
+test: $(STAMP) chromium
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/generate.py
+	$(BIN)/python bench/eval_throughput.py
+	$(BIN)/python bench/closedloop.py
+
+clean:
+	rm -rf $(VENV) demo
