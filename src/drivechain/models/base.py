@@ -71,6 +71,8 @@ class Response(BaseModel):
     usage: Usage = Field(default_factory=Usage)
     latency_s: float = 0.0
     error: str | None = None
+    retryable: bool = Field(default=False, description="a transient fault (5xx, 429, timeout, connection)")
+    retry_after_s: float | None = Field(default=None, description="server's Retry-After [s], if any")
     model: str = ""
 
     @property
