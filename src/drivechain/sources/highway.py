@@ -57,6 +57,7 @@ class HighwaySource:
         sample_radius_m: float = 100.0,
         reduced_radius_m: float = 150.0,
         lane_radius_m: float = 100.0,
+        reduced_physics_hz: int | None = None,
         env_config: dict[str, Any] | None = None,
     ) -> None:
         self.spec = get_scenario(scenario)
@@ -67,6 +68,7 @@ class HighwaySource:
         self.sample_radius_m = sample_radius_m
         self.reduced_radius_m = reduced_radius_m
         self.lane_radius_m = lane_radius_m
+        self.reduced_physics_hz = reduced_physics_hz
         self._env_config = {**self.spec.config, **(env_config or {})}
         self._env = self._make_env(image_size)
         self.seed = 0
@@ -307,16 +309,18 @@ class HighwaySource:
     def rollout(self, action: str, horizon_s: float, reduced: bool = True) -> Rollout:
         """``action`` at the first decision step, then IDLE; every physics step sampled; state unchanged.
 
-        reduced=True simulates only the vehicles within ``reduced_radius_m`` of the ego and skips
-        observations, rewards and spawning; reduced=False steps a deepcopy of the whole env exactly
+        reduced=True simulates only the vehicles within ``reduced_radius_m`` of the ego (at
+        ``reduced_physics_hz`` when set) and skips observations, rewards and spawning; reduced=False steps a deepcopy of the whole env exactly
         as ``step`` would.
         """
         index = self._action_index(action)
         idle = self._action_index("IDLE")
         sim = copy.deepcopy(self._env)
-        dt = 1.0 / self.physics_hz
-        per_decision = self.physics_hz // self.policy_hz
-        n_steps = max(1, int(round(horizon_s * self.physics_hz)))
+        # a reduced rollout may also use a coarser physics step (reduced_physics_hz)
+        hz = (self.reduced_physics_hz or self.physics_hz) if reduced else self.physics_hz
+        dt = 1.0 / hz
+        per_decision = max(1, hz // self.policy_hz)
+        n_steps = max(1, int(round(horizon_s * hz)))
         rec = _Recorder(sim, dt, self.sample_radius_m)
         if reduced:
             ego = sim.vehicle
