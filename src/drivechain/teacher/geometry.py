@@ -1,0 +1,207 @@
+"""Ego-lane geometry from a Frame alone: lane-local coordinates, lane relations, gaps, paths.
+
+highway-env's world is y-down (screen coordinates): for a direction (tx, ty) the LEFT unit vector is
+(ty, -tx). Lane indices on a straight road grow to the right (LANE_LEFT = index - 1), so the lane
+"from the left" is index + 1. Everything here reads only the Frame (works for recorded logs too).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from drivechain.schema import Agent, Frame, FutureState, Lane
+from drivechain.teacher import bands
+
+
+def left_offset_m(tx: float, ty: float, dx: float, dy: float) -> float:
+    """Signed offset of (dx, dy) to the LEFT of the unit direction (tx, ty), y-down world [m]."""
+    return dx * ty - dy * tx
+
+
+def parse_lane_id(lane_id: str | None) -> tuple[str, str, int] | None:
+    """'from>to>index' -> (from, to, index); None when absent or malformed."""
+    if not lane_id:
+        return None
+    parts = lane_id.split(">")
+    if len(parts) != 3 or not parts[2].lstrip("-").isdigit():
+        return None
+    return parts[0], parts[1], int(parts[2])
+
+
+def project(polyline: list[tuple[float, float]], x: float, y: float) -> tuple[float, float]:
+    """(s along the polyline, d to its left) of a world point; ends extend straight [m]."""
+    best: tuple[float, float, float] | None = None  # (distance^2, s, d)
+    s_start = 0.0
+    n = len(polyline)
+    for i in range(n - 1):
+        (ax, ay), (bx, by) = polyline[i], polyline[i + 1]
+        seg = math.hypot(bx - ax, by - ay)
+        if seg < 1e-9:
+            continue
+        tx, ty = (bx - ax) / seg, (by - ay) / seg
+        u = (x - ax) * tx + (y - ay) * ty
+        lo = -math.inf if i == 0 else 0.0
+        hi = math.inf if i == n - 2 else seg
+        uc = min(max(u, lo), hi)
+        px, py = ax + uc * tx, ay + uc * ty
+        dist2 = (x - px) ** 2 + (y - py) ** 2
+        if best is None or dist2 < best[0]:
+            best = (dist2, s_start + uc, left_offset_m(tx, ty, x - px, y - py))
+        s_start += seg
+    if best is None:
+        raise ValueError("degenerate lane polyline")
+    return best[1], best[2]
+
+
+def max_turn_rad(polyline: list[tuple[float, float]]) -> float:
+    """Largest heading difference between any two segments of a polyline [rad]."""
+    heads = [
+        math.atan2(b[1] - a[1], b[0] - a[0])
+        for a, b in zip(polyline, polyline[1:])
+        if math.hypot(b[0] - a[0], b[1] - a[1]) > 1e-9
+    ]
+    if not heads:
+        return math.inf
+    diffs = [abs(math.remainder(h - heads[0], math.tau)) for h in heads]
+    return max(diffs)
+
+
+@dataclass(frozen=True)
+class LanePosition:
+    """An agent seen from the ego lane: longitudinal offset, lane offset and its band."""
+
+    agent: Agent
+    ds_m: float  # centre longitudinal offset along the ego lane, + ahead
+    d_left_m: float  # lateral offset of its centre from the ego lane centre line, + left
+    lane_offset: int  # nearest lane: +1 left, 0 ego lane, -1 right, ...
+    straddling: bool  # near a lane boundary: the neighbouring lane is accepted too
+    alt_offset: int  # the other lane when straddling (== lane_offset otherwise)
+
+    @property
+    def gap_m(self) -> float:
+        """Bumper-to-bumper longitudinal gap to the ego (negative if overlapping) [m]."""
+        return abs(self.ds_m) - (self.agent.length_m + self._ego_len) / 2
+
+    _ego_len: float = 5.0
+
+    def offsets(self) -> set[int]:
+        """Every lane offset this vehicle may be said to be in."""
+        return {self.lane_offset, self.alt_offset}
+
+    def ahead(self) -> bool:
+        """Its centre is ahead of the ego's centre."""
+        return self.ds_m > 0
+
+    def alongside(self) -> bool:
+        """Inside the ahead/behind band: both answers accepted."""
+        return abs(self.ds_m) < bands.AHEAD_BAND_M
+
+
+@dataclass(frozen=True)
+class RoadView:
+    """The ego's straight lane and its neighbours, in lane-local coordinates."""
+
+    frame: Frame
+    ego_lane: Lane
+    width_m: float
+    lane_count: int
+    ego_index: int  # 0 = leftmost
+    ego_s_m: float
+
+    def lane_exists(self, offset: int) -> bool:
+        """A lane at this offset (+ left) exists on the ego's road section."""
+        idx = self.ego_index - offset
+        return 0 <= idx < self.lane_count
+
+    def locate(self, agent: Agent) -> LanePosition:
+        """Where an agent is relative to the ego lane."""
+        s, d = project(self.ego_lane.polyline_m, agent.x_m, agent.y_m)
+        return self._position(agent, s, d)
+
+    def locate_future(self, agent: Agent, state: FutureState) -> LanePosition:
+        """Where an agent's future state is relative to the ego lane (which the ego keeps)."""
+        s, d = project(self.ego_lane.polyline_m, state.x_m, state.y_m)
+        return self._position(agent, s, d)
+
+    def _position(self, agent: Agent, s: float, d: float) -> LanePosition:
+        k = d / self.width_m
+        nearest = round(k)
+        frac = k - math.floor(k)  # position inside the lane-width cell [0, 1)
+        near_boundary = abs(frac - 0.5) < bands.LANE_STRADDLE_BAND
+        alt = (math.floor(k) if nearest != math.floor(k) else math.floor(k) + 1) if near_boundary else nearest
+        return LanePosition(agent, s - self.ego_s_m, d, int(nearest), near_boundary, int(alt),
+                            _ego_len=self.frame.ego.length_m)
+
+    def visible_positions(self) -> list[LanePosition]:
+        """Every visible agent located, ordered by id (deterministic)."""
+        return [self.locate(a) for a in sorted(self.frame.agents, key=lambda a: a.id) if a.visible]
+
+
+def road_view(frame: Frame) -> RoadView | None:
+    """The ego's lane view on a straight multi-lane road; None where lane families do not apply."""
+    if frame.scenario not in bands.LANE_FAMILY_SCENARIOS:
+        return None
+    key = parse_lane_id(frame.ego.lane_id)
+    if key is None:
+        return None
+    lanes = {lane.id: lane for lane in frame.lanes}
+    ego_lane = lanes.get(frame.ego.lane_id or "")
+    if ego_lane is None or len(ego_lane.polyline_m) < 2:
+        return None
+    if max_turn_rad(ego_lane.polyline_m) > bands.STRAIGHT_LANE_MAX_TURN_RAD:
+        return None
+    prefix = f"{key[0]}>{key[1]}>"
+    count = sum(1 for lane_id in lanes if lane_id.startswith(prefix))
+    s, _ = project(ego_lane.polyline_m, frame.ego.x_m, frame.ego.y_m)
+    return RoadView(frame, ego_lane, ego_lane.width_m, count, key[2], s)
+
+
+def distance_m(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Euclidean distance [m]."""
+    return math.hypot(a[0] - b[0], a[1] - b[1])
+
+
+def densify(points: list[tuple[float, float, float]], step_m: float) -> list[tuple[float, float, float]]:
+    """Resample (x, y, t) samples at about ``step_m`` spacing, interpolating time linearly."""
+    out: list[tuple[float, float, float]] = []
+    for (x0, y0, t0), (x1, y1, t1) in zip(points, points[1:]):
+        n = max(1, math.ceil(math.hypot(x1 - x0, y1 - y0) / step_m))
+        out += [(x0 + (x1 - x0) * i / n, y0 + (y1 - y0) * i / n, t0 + (t1 - t0) * i / n) for i in range(n)]
+    if points:
+        out.append(points[-1])
+    return out
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """Where two future paths meet: the point, each one's arrival time and the crossing angle."""
+
+    x_m: float
+    y_m: float
+    t_ego_s: float
+    t_other_s: float
+    angle_rad: float
+    gap_m: float
+
+
+def _heading_at(path: list[tuple[float, float, float]], i: int) -> float:
+    j0, j1 = max(0, i - 1), min(len(path) - 1, i + 1)
+    return math.atan2(path[j1][1] - path[j0][1], path[j1][0] - path[j0][0])
+
+
+def first_crossing(
+    ego_path: list[tuple[float, float, float]], other_path: list[tuple[float, float, float]]
+) -> Crossing | None:
+    """The earliest point (in the ego's time) where the paths come within PATH_CROSS_RADIUS_M."""
+    ego = densify(ego_path, bands.PATH_DENSIFY_M)
+    other = densify(other_path, bands.PATH_DENSIFY_M)
+    if len(ego) < 2 or len(other) < 2:
+        return None
+    for i, (ex, ey, et) in enumerate(ego):
+        j, (ox, oy, ot) = min(enumerate(other), key=lambda p: math.hypot(p[1][0] - ex, p[1][1] - ey))
+        gap = math.hypot(ox - ex, oy - ey)
+        if gap < bands.PATH_CROSS_RADIUS_M:
+            angle = abs(math.remainder(_heading_at(ego, i) - _heading_at(other, j), math.tau))
+            return Crossing(ex, ey, et, ot, min(angle, math.pi - angle) if angle > math.pi / 2 else angle, gap)
+    return None
