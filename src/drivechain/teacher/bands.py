@@ -82,3 +82,5 @@ CROSS_ORDER_BAND_S = 0.5
 """Arrival times at the crossing point within this of each other accept both answers."""
 PATH_DENSIFY_M = 0.5
 """Future paths (0.5 s samples) are resampled at this spacing before crossing tests."""
+PATH_CROSS_BAND_M = 1.0
+"""Paths that come within PATH_CROSS_RADIUS_M + this, but not within PATH_CROSS_RADIUS_M, accept both."""

@@ -191,9 +191,11 @@ def _heading_at(path: list[tuple[float, float, float]], i: int) -> float:
 
 
 def first_crossing(
-    ego_path: list[tuple[float, float, float]], other_path: list[tuple[float, float, float]]
+    ego_path: list[tuple[float, float, float]],
+    other_path: list[tuple[float, float, float]],
+    radius_m: float = bands.PATH_CROSS_RADIUS_M,
 ) -> Crossing | None:
-    """The earliest point (in the ego's time) where the paths come within PATH_CROSS_RADIUS_M."""
+    """The earliest point (in the ego's time) where the paths (x, y, t) come within ``radius_m``."""
     ego = densify(ego_path, bands.PATH_DENSIFY_M)
     other = densify(other_path, bands.PATH_DENSIFY_M)
     if len(ego) < 2 or len(other) < 2:
@@ -201,7 +203,8 @@ def first_crossing(
     for i, (ex, ey, et) in enumerate(ego):
         j, (ox, oy, ot) = min(enumerate(other), key=lambda p: math.hypot(p[1][0] - ex, p[1][1] - ey))
         gap = math.hypot(ox - ex, oy - ey)
-        if gap < bands.PATH_CROSS_RADIUS_M:
+        if gap < radius_m:
             angle = abs(math.remainder(_heading_at(ego, i) - _heading_at(other, j), math.tau))
-            return Crossing(ex, ey, et, ot, min(angle, math.pi - angle) if angle > math.pi / 2 else angle, gap)
+            # fold: paths overlapping head-on count as parallel (angle near 0), not crossing
+            return Crossing(ex, ey, et, ot, min(angle, math.pi - angle), gap)
     return None
