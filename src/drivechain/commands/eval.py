@@ -1,0 +1,156 @@
+"""``drivechain eval``: score a model on a dataset, link by link, into a resumable run folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from drivechain.commands._common import ConfigOption
+
+PROTOCOL_CHOICES = ("transitions", "free", "cot", "all")
+IMAGE_CHOICES = ("both", "with", "without")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``eval`` command to the CLI."""
+
+    @app.command("eval")
+    def eval_cmd(
+        config: Path | None = ConfigOption,
+        data: Path = typer.Option(..., "--data", help="dataset folder (from 'drivechain generate')"),
+        model: str = typer.Option(..., "--model", help="openai:NAME, hf:PATH, oracle, heuristic, constant, random"),
+        base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1"),
+        protocol: str = typer.Option("all", "--protocol", help="transitions | free | cot | all"),
+        image: str = typer.Option("both", "--image", help="links from Per/Pred: both | with | without the image"),
+        concurrency: int = typer.Option(16, "--concurrency", min=1, help="requests in flight"),
+        limit: int | None = typer.Option(None, "--limit", min=1, help="first K frames only"),
+        timeout: float = typer.Option(120.0, "--timeout", min=0.01, help="per-request timeout [s]"),
+        retries: int = typer.Option(4, "--retries", min=0, help="retries of a transient failure"),
+        max_tokens: int = typer.Option(1024, "--max-tokens", min=1, help="completion token limit"),
+        seed: int = typer.Option(0, "--seed", help="sampling seed sent with every request"),
+        prices: Path | None = typer.Option(None, "--prices", help="price table TOML overriding the shipped one"),
+        out: Path = typer.Option(..., "--out", help="run folder (re-run the same command to resume)"),
+        progress: bool = typer.Option(True, "--progress/--no-progress", help="live progress on stderr"),
+    ) -> None:
+        """Score a model step by step: teacher-forced transitions, free-running chain, chain of thought."""
+        run_eval(
+            data=data, model_spec=model, base_url=base_url, protocol=protocol, image=image,
+            concurrency=concurrency, limit=limit, timeout_s=timeout, retries=retries, max_tokens=max_tokens,
+            seed=seed, prices_path=prices, out=out, progress=progress,
+        )
+
+
+def _check_server(base_url: str, timeout_s: float = 5.0) -> None:
+    """Fail fast (one line) when nothing listens at the base URL; any HTTP answer counts as reachable."""
+    import asyncio
+
+    import aiohttp
+
+    from drivechain.errors import DrivechainError
+
+    async def probe() -> None:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as s:
+            async with s.get(base_url.rstrip("/") + "/models") as resp:
+                await resp.read()
+
+    try:
+        asyncio.run(probe())
+    except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        raise DrivechainError(
+            f"model server {base_url} is unreachable ({type(exc).__name__}); start it or fix --base-url"
+        ) from None
+
+
+def run_eval(
+    *, data: Path, model_spec: str, base_url: str | None, protocol: str, image: str, concurrency: int,
+    limit: int | None, timeout_s: float, retries: int, max_tokens: int, seed: int, prices_path: Path | None,
+    out: Path, progress: bool,
+) -> dict[str, Any]:
+    """Validate everything, then run; bad input raises DrivechainError before the run folder is touched."""
+    import asyncio
+    from itertools import islice
+
+    from drivechain.dataset import load_dataset
+    from drivechain.errors import ConfigError
+    from drivechain.evaluation.protocols import PROTOCOLS, AskOptions
+    from drivechain.evaluation.runner import RunPolicy, evaluate, write_json_atomic
+    from drivechain.models.pricing import load_prices
+    from drivechain.models.registry import load_model
+
+    if protocol not in PROTOCOL_CHOICES:
+        raise ConfigError(f"--protocol {protocol!r} is not one of {', '.join(PROTOCOL_CHOICES)}")
+    if image not in IMAGE_CHOICES:
+        raise ConfigError(f"--image {image!r} is not one of {', '.join(IMAGE_CHOICES)}")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} exists and is not a folder; choose a run folder")
+    protocols = PROTOCOLS if protocol == "all" else (protocol,)
+    dataset = load_dataset(data)
+    records = list(islice(dataset.records(), limit))
+    if not records:
+        raise ConfigError(f"dataset {data} has no frames to evaluate")
+    price_table = load_prices(prices_path)
+    model = load_model(model_spec, base_url=base_url, timeout_s=timeout_s)
+    url = getattr(model, "base_url", None)
+    if isinstance(url, str) and url.startswith("http"):
+        _check_server(url, timeout_s=min(timeout_s, 5.0))
+    opts = AskOptions(image_root=str(dataset.root.resolve()), image=image, max_tokens=max_tokens, seed=seed)
+    policy = RunPolicy(concurrency=concurrency, timeout_s=timeout_s, retries=retries)
+    out.mkdir(parents=True, exist_ok=True)
+    # Options only: the API key lives in the environment and never reaches the run folder.
+    write_json_atomic(out / "config.json", {
+        "data": str(data), "dataset_name": dataset.manifest.name, "frames_sha256": dataset.manifest.frames_sha256,
+        "model": model_spec, "model_name": model.name, "base_url": url if isinstance(url, str) else None,
+        "protocol": protocol, "protocols": list(protocols), "image": image, "concurrency": concurrency,
+        "limit": limit, "timeout_s": timeout_s, "retries": retries, "max_tokens": max_tokens, "seed": seed,
+        "prices": str(prices_path) if prices_path else None, "frames": len(records),
+    })
+
+    async def main() -> dict[str, Any]:
+        try:
+            return await evaluate(records, model, out, protocols=protocols, opts=opts, policy=policy,
+                                  prices=price_table, progress=progress)
+        finally:
+            await model.aclose()
+
+    summary = asyncio.run(main())
+    _print_table(summary, out)
+    return summary
+
+
+def _fmt(v: Any) -> str:
+    return "-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def _print_table(s: dict[str, Any], out: Path) -> None:
+    """The end-of-run table: stages, links, free-running, propagation, cost and latency."""
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"{s['model']}  overall {_fmt(s['overall'])}  ({s['frames']} frames)")
+    t.add_column("stage")
+    t.add_column("teacher-forced")
+    t.add_column("95% CI")
+    t.add_column("free-running")
+    t.add_column("propagation")
+    t.add_column("CoT")
+    for stage, v in s["stages"].items():
+        ci = (s.get("ci95") or {}).get("stages", {}).get(stage)
+        t.add_row(stage, _fmt(v), "-" if not ci else f"{ci[0]:.3f}-{ci[1]:.3f}",
+                  _fmt((s.get("free_running") or {}).get(stage)), _fmt((s.get("propagation") or {}).get(stage)),
+                  _fmt(((s.get("cot") or {}).get("stages") or {}).get(stage)))
+    links = Table(title="transitions (with image / without)")
+    links.add_column("link")
+    links.add_column("with image")
+    links.add_column("without")
+    for link, v in s["transitions"].items():
+        links.add_row(link, _fmt(v), _fmt(s["transitions_no_image"].get(link)))
+    console = Console()
+    console.print(t)
+    console.print(links)
+    console.print(
+        f"requests {s['requests']}  failures {s['failures']}  unparsed {s['unparsed']}  "
+        f"tokens {s['tokens']['prompt']}+{s['tokens']['completion']}  cost $ {_fmt(s['cost_usd'])}  "
+        f"latency p50 {_fmt(s['latency_s']['p50'])} s p95 {_fmt(s['latency_s']['p95'])} s  wall {s['wall_s']} s  -> {out}"
+    )

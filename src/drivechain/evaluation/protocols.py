@@ -1,0 +1,242 @@
+"""Evaluation protocols: which questions are asked with which evidence, and how replies are graded.
+
+- transitions (teacher-forced) A->B: evidence of A is the image (A=V) or the teacher's answers of
+  every stage up to A as text (with and/or without the image); the model answers B's questions;
+- free-running chain: Per from V, Pred from the model's own Per answers, Plan from its own Per+Pred;
+- chain of thought: one request, the model reasons step by step; steps graded, first wrong found.
+
+Each protocol is a coroutine per frame returning graded rows (one per question); the runner runs
+frames in parallel. Behavior questions are asked together with planning and scored as "behavior".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, is_dataclass
+from typing import Any
+
+from drivechain.schema import QA, FrameRecord
+
+PROTOCOLS = ("transitions", "free", "cot")
+IMAGE_MODES = {"both": (True, False), "with": (True,), "without": (False,)}
+
+# link -> (evidence stage A, target stages of B)
+LINKS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "V->Per": ("V", ("perception",)),
+    "V->Pred": ("V", ("prediction",)),
+    "V->Plan": ("V", ("planning", "behavior")),
+    "Per->Pred": ("Per", ("prediction",)),
+    "Per->Plan": ("Per", ("planning", "behavior")),
+    "Pred->Plan": ("Pred", ("planning", "behavior")),
+}
+# evidence stage -> the stages whose correct answers are given as text
+UPSTREAM: dict[str, tuple[str, ...]] = {"V": (), "Per": ("perception",), "Pred": ("perception", "prediction")}
+# free-running steps, in order: (step name, target stages)
+FREE_STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Per", ("perception",)),
+    ("Pred", ("prediction",)),
+    ("Plan", ("planning", "behavior")),
+)
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class AskOptions:
+    """What every request of a run shares."""
+
+    image_root: str
+    image: str = "both"
+    history: bool = False
+    temperature: float = 0.0
+    max_tokens: int = 1024
+    seed: int | None = 0
+
+
+Ask = Callable[[Any], Awaitable[Any]]  # Request -> runner.Outcome
+
+
+def targets_of(record: FrameRecord, stages: tuple[str, ...]) -> list[QA]:
+    """The frame's questions of these stages, in graph order."""
+    return [n for n in record.graph.nodes if n.stage in stages]
+
+
+def teacher_upstream(record: FrameRecord, evidence: str) -> list[tuple[QA, str]]:
+    """The teacher's correct answers of every stage up to ``evidence``, as (qa, text)."""
+    from drivechain.prompts import format_answer
+
+    return [(qa, format_answer(qa)) for qa in targets_of(record, UPSTREAM[evidence]) if not qa.ambiguous]
+
+
+def links_to_run(record: FrameRecord, image: str) -> list[tuple[str, bool]]:
+    """(link, with_image) pairs asked for this frame: links from V always with the image."""
+    out = []
+    for link, (evidence, stages) in LINKS.items():
+        if not targets_of(record, stages):
+            continue
+        for with_image in (True,) if evidence == "V" else IMAGE_MODES[image]:
+            out.append((link, with_image))
+    return out
+
+
+def count_requests(record: FrameRecord, protocols: tuple[str, ...], image: str) -> int:
+    """Requests a frame needs (the free chain's first step shares V->Per's request)."""
+    n = 0
+    if "transitions" in protocols:
+        n += len(links_to_run(record, image))
+    if "free" in protocols:
+        n += sum(1 for _, st in FREE_STEPS if targets_of(record, st))
+        if "transitions" in protocols and targets_of(record, ("perception",)):
+            n -= 1
+    if "cot" in protocols:
+        n += 1
+    return n
+
+
+def _build(record: FrameRecord, targets: list[QA], opts: AskOptions, *, image: bool,
+           upstream: list[tuple[QA, str]], cot: bool = False) -> Any:
+    from drivechain.prompts import build_request
+
+    return build_request(
+        record, targets, image=image, upstream=upstream, image_root=opts.image_root, history=opts.history,
+        cot=cot, temperature=opts.temperature, max_tokens=opts.max_tokens, seed=opts.seed,
+    )
+
+
+def _grade_dict(g: Any) -> dict[str, Any]:
+    if is_dataclass(g):
+        return asdict(g)
+    if hasattr(g, "model_dump"):
+        return g.model_dump()
+    return dict(g)
+
+
+def grade_reply(record: FrameRecord, targets: list[QA], outcome: Any, base: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Graded rows of one reply (failed request -> every target 'failed', score 0) and the parses."""
+    from drivechain.grading.graders import grade
+    from drivechain.grading.parse import parse_reply
+
+    resp = outcome.response
+    rows: list[dict[str, Any]] = []
+    parsed: dict[str, Any] = {}
+    if resp.ok:
+        parsed = parse_reply(resp.text, targets)
+    for qa in targets:
+        row = {**base, "frame_id": record.frame.frame_id, "key": outcome.key, "reply": resp.text}
+        if resp.ok:
+            p = parsed.get(qa.qid)
+            g = _grade_dict(grade(qa, p))
+            row.update(g)
+            row["raw"] = getattr(p, "raw", None)
+            row["value"] = _jsonable(getattr(p, "value", None))
+        else:
+            row.update(qid=qa.qid, family=qa.family, stage=qa.stage, type=qa.answer.type, score=0.0,
+                       status="ambiguous" if qa.ambiguous else "failed", unsafe=False,
+                       detail=resp.error or "failed", raw=None, value=None)
+            row["error"] = resp.error
+        if qa.answer.type == "text":
+            row["refs"] = list(qa.answer.references)
+        rows.append(row)
+    return rows, parsed
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if hasattr(value, "model_dump"):
+        return value.model_dump()
+    return str(value)
+
+
+async def transitions(record: FrameRecord, ask: Ask, opts: AskOptions) -> list[dict[str, Any]]:
+    """Every teacher-forced link of one frame, asked concurrently."""
+    import asyncio
+
+    pairs = links_to_run(record, opts.image)
+
+    async def one(link: str, with_image: bool) -> list[dict[str, Any]]:
+        evidence, stages = LINKS[link]
+        targets = targets_of(record, stages)
+        req = _build(record, targets, opts, image=with_image, upstream=teacher_upstream(record, evidence))
+        out = await ask(req)
+        rows, _ = grade_reply(record, targets, out, {"protocol": "transitions", "link": link, "image": with_image})
+        return rows
+
+    parts = await asyncio.gather(*(one(link, im) for link, im in pairs))
+    return [r for rows in parts for r in rows]
+
+
+def own_answers(targets: list[QA], parsed: dict[str, Any]) -> list[tuple[QA, str]]:
+    """The model's own parsed answers as upstream text ('unknown' where it gave none)."""
+    from drivechain.prompts import format_value
+
+    out = []
+    for qa in targets:
+        p = parsed.get(qa.qid)
+        # value None is a real answer for numbers ("none"); only a missing/unparsed answer is unknown
+        out.append((qa, UNKNOWN if p is None or getattr(p, "unparsed", None) else format_value(qa, p.value)))
+    return out
+
+
+async def free_running(record: FrameRecord, ask: Ask, opts: AskOptions) -> list[dict[str, Any]]:
+    """Per from V, Pred from the model's own Per, Plan from its own Per + Pred (with the image).
+
+    A failed step stops the chain: later steps are recorded as failed (not asked with a made-up
+    upstream), so a rerun that retries the failure asks exactly what an unbroken run asks.
+    """
+    rows: list[dict[str, Any]] = []
+    upstream: list[tuple[QA, str]] = []
+    broken: str | None = None
+    for step, stages in FREE_STEPS:
+        targets = targets_of(record, stages)
+        if not targets:
+            continue
+        base = {"protocol": "free", "link": step, "image": True}
+        if broken is not None:
+            for qa in targets:
+                rows.append({**base, "frame_id": record.frame.frame_id, "key": None, "reply": "",
+                             "qid": qa.qid, "family": qa.family, "stage": qa.stage, "type": qa.answer.type,
+                             "score": 0.0, "status": "ambiguous" if qa.ambiguous else "failed", "unsafe": False,
+                             "detail": f"upstream step {broken} failed", "raw": None, "value": None,
+                             "error": f"upstream step {broken} failed",
+                             **({"refs": list(qa.answer.references)} if qa.answer.type == "text" else {})})
+            continue
+        out = await ask(_build(record, targets, opts, image=True, upstream=list(upstream)))
+        step_rows, parsed = grade_reply(record, targets, out, base)
+        rows.extend(step_rows)
+        if not out.ok:
+            broken = step
+            continue
+        upstream.extend(own_answers(targets, parsed))
+    return rows
+
+
+async def chain_of_thought(record: FrameRecord, ask: Ask, opts: AskOptions) -> list[dict[str, Any]]:
+    """One request for the whole chain, reasoning step by step; rows carry the first wrong step."""
+    from drivechain.grading import cot as cot_mod
+
+    targets = list(record.graph.nodes)
+    out = await ask(_build(record, targets, opts, image=True, upstream=[], cot=True))
+    rows, _ = grade_reply(record, targets, out, {"protocol": "cot", "link": "cot", "image": True})
+    first = None
+    n_steps = 0
+    if out.ok:
+        n_steps = len(cot_mod.split_steps(out.response.text))
+        first = cot_mod.first_wrong_step(_grades_for_cot(rows))
+    for r in rows:
+        r["first_wrong"] = _jsonable(first) if out.ok else "failed"
+        r["n_steps"] = n_steps
+    return rows
+
+
+def _grades_for_cot(rows: list[dict[str, Any]]) -> list[Any]:
+    from drivechain.grading.graders import Grade
+
+    fields = set(getattr(Grade, "model_fields", None) or getattr(Grade, "__dataclass_fields__", {}))
+    return [Grade(**{k: v for k, v in r.items() if k in fields}) for r in rows]
+
+
+PROTOCOL_FUNCS = {"transitions": transitions, "free": free_running, "cot": chain_of_thought}

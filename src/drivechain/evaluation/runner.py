@@ -1,0 +1,300 @@
+"""The asyncio scheduler: bounded requests in flight, retries with backoff, the store as cache.
+
+``Asker.ask(request)`` is the one door to the model: a stored success is returned without a call;
+otherwise the request waits for a slot (semaphore), is sent with a per-request timeout, retried on
+transient faults (exponential backoff with jitter, Retry-After honoured up to a cap) and its final
+outcome, success or explicit failure, is committed to the store as soon as it is known.
+``run_protocols`` drives the per-frame protocol coroutines (frames in parallel) and streams each
+graded answer to scores.jsonl.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from drivechain.evaluation.store import ResultStore
+from drivechain.models.base import Model, Request, Response
+
+
+@dataclass(frozen=True)
+class RunPolicy:
+    """How requests are scheduled and retried."""
+
+    concurrency: int = 16
+    timeout_s: float = 120.0
+    retries: int = 4
+    backoff_s: float = 0.5
+    backoff_max_s: float = 30.0
+    retry_after_max_s: float = 60.0
+    # The adapter enforces timeout_s itself; this guard only catches an adapter that does not.
+    guard_s: float = 5.0
+
+
+@dataclass
+class Outcome:
+    """A request's final answer as the protocols see it."""
+
+    key: str
+    response: Response
+    cached: bool
+    attempts: int
+
+    @property
+    def ok(self) -> bool:
+        """True when the model answered."""
+        return self.response.ok
+
+
+@dataclass
+class AskStats:
+    """Counters for the live progress and the summary."""
+
+    done: int = 0
+    failed: int = 0
+    cached: int = 0
+    calls: int = 0
+    outcomes: dict[str, Response] = field(default_factory=dict)
+
+
+def request_key(request: Request, model: str) -> str:
+    """Store key: the request hash (``Request.key``) bound to its frame.
+
+    Two frames can produce the same prompt (e.g. a link without the image whose upstream answers
+    coincide); binding the frame keeps one row per frame's request, so the oracle stays exact.
+    """
+    frame_id = request.meta.get("frame_id")
+    base = request.key(model)
+    if not frame_id:
+        return base
+    return hashlib.sha256(f"{base}|{frame_id}".encode()).hexdigest()
+
+
+class Asker:
+    """Sends requests to ``model`` through the store, the semaphore and the retry policy."""
+
+    def __init__(
+        self,
+        model: Model,
+        store: ResultStore,
+        policy: RunPolicy,
+        *,
+        on_outcome: Callable[[Outcome], None] | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.model = model
+        self.model_key = model.name
+        self.store = store
+        self.policy = policy
+        self.stats = AskStats()
+        self._sem = asyncio.Semaphore(max(1, policy.concurrency))
+        self._inflight: dict[str, asyncio.Future[Outcome]] = {}
+        self._on_outcome = on_outcome
+        self._rng = rng or random.Random()
+
+    async def ask(self, request: Request) -> Outcome:
+        """The outcome of ``request``: from the store if it succeeded before, else from the model."""
+        key = request_key(request, self.model_key)
+        # Two protocols can send the same request (free-running Per == V->Per): one call serves both.
+        pending = self._inflight.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        if key in self.stats.outcomes:
+            resp = self.stats.outcomes[key]
+            return Outcome(key, resp, cached=True, attempts=0)
+        stored = self.store.get_ok(key)
+        if stored is not None:
+            out = Outcome(key, stored, cached=True, attempts=0)
+            self._record(out)
+            return out
+        fut: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = fut
+        try:
+            out = await self._fetch(key, request)
+            fut.set_result(out)
+            return out
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()  # mark retrieved: waiters get it, nobody else logs it
+            raise
+        finally:
+            del self._inflight[key]
+
+    async def _fetch(self, key: str, request: Request) -> Outcome:
+        attempts = 0
+        while True:
+            attempts += 1
+            async with self._sem:
+                resp = await self._call(request)
+            if resp.ok or not resp.retryable or attempts > self.policy.retries:
+                break
+            await asyncio.sleep(self.delay_s(attempts, resp.retry_after_s))
+        if not resp.ok and resp.retryable:
+            resp = resp.model_copy(update={"error": f"{resp.error} (gave up after {attempts} attempts)"})
+        self.store.put(key, self.model_key, request, resp, attempts)
+        out = Outcome(key, resp, cached=False, attempts=attempts)
+        self._record(out)
+        return out
+
+    async def _call(self, request: Request) -> Response:
+        self.stats.calls += 1
+        t0 = time.perf_counter()
+        try:
+            resp = await asyncio.wait_for(self.model.respond(request), self.policy.timeout_s + self.policy.guard_s)
+        except asyncio.TimeoutError:
+            return Response(error=f"timeout after {self.policy.timeout_s:g} s", retryable=True,
+                            latency_s=time.perf_counter() - t0)
+        except Exception as exc:  # an adapter bug must not stop the run: an explicit, final failure
+            return Response(error=f"adapter raised {type(exc).__name__}: {exc}"[:300], retryable=False,
+                            latency_s=time.perf_counter() - t0)
+        return resp
+
+    def delay_s(self, attempt: int, retry_after_s: float | None) -> float:
+        """Wait before retry ``attempt`` (1-based): backoff x jitter, at least Retry-After (capped)."""
+        p = self.policy
+        backoff = min(p.backoff_max_s, p.backoff_s * 2 ** (attempt - 1)) * self._rng.uniform(0.5, 1.5)
+        if retry_after_s is not None:
+            return max(backoff, min(retry_after_s, p.retry_after_max_s))
+        return backoff
+
+    def _record(self, out: Outcome) -> None:
+        self.stats.outcomes[out.key] = out.response
+        self.stats.done += 1
+        self.stats.failed += 0 if out.ok else 1
+        self.stats.cached += 1 if out.cached else 0
+        if self._on_outcome is not None:
+            self._on_outcome(out)
+
+
+FrameJob = Callable[[Asker], Awaitable[list[dict[str, Any]]]]
+
+
+class _Progress:
+    """Live rich progress on stderr: requests done / failed / from cache, ETA."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.enabled = enabled
+        self.total = total
+        self._p = None
+        if enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._p = Progress(
+                TextColumn("[bold]eval"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("failed {task.fields[failed]}  cached {task.fields[cached]}"),
+                TimeRemainingColumn(), console=Console(stderr=True), transient=False,
+            )
+            self._task = self._p.add_task("eval", total=total, failed=0, cached=0)
+
+    def __enter__(self) -> "_Progress":
+        if self._p is not None:
+            self._p.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._p is not None:
+            self._p.stop()
+
+    def update(self, stats: AskStats) -> None:
+        if self._p is not None:
+            self._p.update(self._task, completed=stats.done, failed=stats.failed, cached=stats.cached)
+
+
+async def run_jobs(
+    jobs: Iterable[FrameJob],
+    asker: Asker,
+    scores_path: Path,
+    *,
+    total_requests: int,
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Run every job (one per frame x protocol) concurrently; graded rows in job order.
+
+    Rows are appended to ``scores_path`` as each job finishes (progress survives a kill); the file is
+    rewritten in deterministic job order at the end, so a resumed run writes the same bytes.
+    """
+    jobs = list(jobs)
+    results: list[list[dict[str, Any]] | None] = [None] * len(jobs)
+    tmp = scores_path.with_suffix(".jsonl.tmp")
+    with open(scores_path, "w", encoding="utf-8") as stream, _Progress(total_requests, progress) as bar:
+        prev = asker._on_outcome
+
+        def on_outcome(out: Outcome) -> None:
+            if prev is not None:
+                prev(out)
+            bar.update(asker.stats)
+
+        asker._on_outcome = on_outcome
+
+        async def one(i: int, job: FrameJob) -> None:
+            rows = await job(asker)
+            results[i] = rows
+            stream.write("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+            stream.flush()
+
+        await asyncio.gather(*(one(i, job) for i, job in enumerate(jobs)))
+        bar.update(asker.stats)
+        asker._on_outcome = prev
+    rows_all = [r for rows in results if rows for r in rows]
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(r, sort_keys=True) + "\n" for r in rows_all)
+    tmp.replace(scores_path)
+    return rows_all
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON to a temp file then rename: never a half-written file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+async def evaluate(
+    records: list[Any],
+    model: Model,
+    out_dir: Path,
+    *,
+    protocols: tuple[str, ...],
+    opts: Any,
+    policy: RunPolicy,
+    prices: Any = None,
+    progress: bool = True,
+    tokenizer: str = "auto",
+) -> dict[str, Any]:
+    """Run the protocols over the records into ``out_dir`` (results.sqlite, scores.jsonl, summary.json).
+
+    Re-running into the same folder reuses every stored success and retries stored failures.
+    """
+    from drivechain.evaluation.protocols import PROTOCOL_FUNCS, count_requests
+    from drivechain.evaluation.summary import summarize
+
+    t0 = time.perf_counter()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    store = ResultStore(out_dir / "results.sqlite")
+    try:
+        asker = Asker(model, store, policy)
+        jobs: list[FrameJob] = []
+        for rec in records:
+            for name in protocols:
+                fn = PROTOCOL_FUNCS[name]
+                jobs.append(lambda a, rec=rec, fn=fn: fn(rec, a.ask, opts))
+        total = sum(count_requests(r, protocols, opts.image) for r in records)
+        rows = await run_jobs(jobs, asker, out_dir / "scores.jsonl", total_requests=total, progress=progress)
+    finally:
+        store.close()
+    summary = summarize(
+        rows, model=model.name, frames=[r.frame.frame_id for r in records], outcomes=asker.stats.outcomes,
+        prices=prices, wall_s=time.perf_counter() - t0, tokenizer=tokenizer,
+    )
+    # What this invocation did (differs between a resumed and an uninterrupted run; scores do not).
+    summary["this_run"] = {"calls": asker.stats.calls, "from_store": asker.stats.cached}
+    write_json_atomic(out_dir / "summary.json", summary)
+    return summary
