@@ -31,6 +31,7 @@ import asyncio
 import json
 import random
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -52,6 +53,7 @@ class SeenRequest:
     body: dict[str, Any] | None
     authorization: str | None
     fault: str | None
+    received_at: float  # time.time() when the request arrived
 
 
 def echo_reply(messages: list[dict[str, Any]]) -> str:
@@ -235,7 +237,7 @@ class FakeServer:
             fault = self._pick_fault(index, body or {})
             self.requests.append(SeenRequest(
                 index=index, path=request.path, body=body if self.log_bodies else None,
-                authorization=request.headers.get("Authorization"), fault=fault,
+                authorization=request.headers.get("Authorization"), fault=fault, received_at=time.time(),
             ))
         if body is None or not isinstance(body.get("messages"), list):
             return web.json_response({"error": {"message": "body must be JSON with messages"}}, status=400)
