@@ -57,16 +57,16 @@ def _font() -> ImageFont.ImageFont:
 
 
 def draw_marks(image: np.ndarray, marks: list[tuple[int, list[float]]]) -> np.ndarray:
-    """Draw each id as a small white-on-black label at its box centre; returns a new array."""
+    """Draw each id as a small white-on-black label at its box's top-right corner; returns a new array."""
     pil = Image.fromarray(image)
     draw = ImageDraw.Draw(pil)
     font = _font()
     for agent_id, box in marks:
         text = str(agent_id)
-        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
         x0, y0, x1, y1 = draw.textbbox((0, 0), text, font=font)
         w, h = x1 - x0, y1 - y0
-        left, top = round(cx - w / 2), round(cy - h / 2)
+        # beside the vehicle, not on it, so the car itself stays visible
+        left, top = round(box[2]) + 1, round(box[1]) - h - 1
         draw.rectangle((left - 1, top - 1, left + w + 1, top + h + 1), fill=(0, 0, 0))
         draw.text((left - x0, top - y0), text, fill=(255, 255, 255), font=font)
     return np.asarray(pil)
