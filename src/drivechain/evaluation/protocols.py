@@ -110,7 +110,9 @@ def _grade_dict(g: Any) -> dict[str, Any]:
     return dict(g)
 
 
-def grade_reply(record: FrameRecord, targets: list[QA], outcome: Any, base: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def grade_reply(record: FrameRecord, targets: list[QA], outcome: Any, base: dict[str, Any],
+                parse: Callable[[str, list[QA]], dict[str, Any]] | None = None,
+                ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Graded rows of one reply (failed request -> every target 'failed', score 0) and the parses."""
     from drivechain.grading.graders import grade
     from drivechain.grading.parse import parse_reply
@@ -119,7 +121,7 @@ def grade_reply(record: FrameRecord, targets: list[QA], outcome: Any, base: dict
     rows: list[dict[str, Any]] = []
     parsed: dict[str, Any] = {}
     if resp.ok:
-        parsed = parse_reply(resp.text, targets)
+        parsed = (parse or parse_reply)(resp.text, targets)
     for qa in targets:
         row = {**base, "frame_id": record.frame.frame_id, "key": outcome.key, "reply": resp.text}
         if resp.ok:
@@ -215,28 +217,29 @@ async def free_running(record: FrameRecord, ask: Ask, opts: AskOptions) -> list[
 
 
 async def chain_of_thought(record: FrameRecord, ask: Ask, opts: AskOptions) -> list[dict[str, Any]]:
-    """One request for the whole chain, reasoning step by step; rows carry the first wrong step."""
+    """One request for the whole chain, reasoning step by step.
+
+    Answers come from the final JSON (a question it lacks is read from its stage's step); the steps
+    are the stages in chain order, each rated +1/0/-1 from its grades; every row carries the first
+    wrong step's stage ("none" when all steps are right, "failed" when the request failed).
+    """
     from drivechain.grading import cot as cot_mod
 
     targets = list(record.graph.nodes)
     out = await ask(_build(record, targets, opts, image=True, upstream=[], cot=True))
-    rows, _ = grade_reply(record, targets, out, {"protocol": "cot", "link": "cot", "image": True})
-    first = None
-    n_steps = 0
+    rows, _ = grade_reply(record, targets, out, {"protocol": "cot", "link": "cot", "image": True},
+                          parse=cot_mod.cot_answers)
+    first, n_steps, ratings = "failed", 0, []
     if out.ok:
         n_steps = len(cot_mod.split_steps(out.response.text))
-        first = cot_mod.first_wrong_step(_grades_for_cot(rows))
+        ratings = cot_mod.stage_ratings(rows)
+        idx = cot_mod.first_wrong_step([r for _, r in ratings])
+        first = "none" if idx < 0 else ratings[idx][0]
     for r in rows:
-        r["first_wrong"] = _jsonable(first) if out.ok else "failed"
+        r["first_wrong"] = first
         r["n_steps"] = n_steps
+        r["step_ratings"] = [list(x) for x in ratings]
     return rows
-
-
-def _grades_for_cot(rows: list[dict[str, Any]]) -> list[Any]:
-    from drivechain.grading.graders import Grade
-
-    fields = set(getattr(Grade, "model_fields", None) or getattr(Grade, "__dataclass_fields__", {}))
-    return [Grade(**{k: v for k, v in r.items() if k in fields}) for r in rows]
 
 
 PROTOCOL_FUNCS = {"transitions": transitions, "free": free_running, "cot": chain_of_thought}

@@ -113,7 +113,7 @@ def cot_summary(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     first: dict[str, Any] = {}
     for r in cot:
         first.setdefault(r["frame_id"], r.get("first_wrong"))
-    dist = Counter("none" if v is None else str(v) for v in first.values())
+    dist = Counter(str(v) for v in first.values())
     return {
         "score": _mean(_scores(cot)),
         "stages": {s: _mean(_scores(cot, stage=s)) for s in STAGES},
