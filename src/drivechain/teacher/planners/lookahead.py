@@ -100,6 +100,18 @@ def path_gap(ego: Agent, other: Agent, t_s: float) -> PathGap | None:
     return PathGap(other.id, t_s, gap, required, fwd >= 0)
 
 
+def box_distance_m(ego: Agent, other: Agent) -> float:
+    """Distance between the two footprints, measured in the ego's frame (0 when they overlap) [m]."""
+    c, s = math.cos(ego.heading_rad), math.sin(ego.heading_rad)
+    dx, dy = other.x_m - ego.x_m, other.y_m - ego.y_m
+    dh = other.heading_rad - ego.heading_rad
+    ext_long = abs(math.cos(dh)) * other.length_m / 2 + abs(math.sin(dh)) * other.width_m / 2
+    ext_lat = abs(math.sin(dh)) * other.length_m / 2 + abs(math.cos(dh)) * other.width_m / 2
+    lon = max(0.0, abs(dx * c + dy * s) - ego.length_m / 2 - ext_long)
+    lat = max(0.0, abs(-dx * s + dy * c) - ego.width_m / 2 - ext_lat)
+    return math.hypot(lon, lat)
+
+
 def check_rollout(rollout: "Rollout", start: Agent) -> ActionCheck:
     """Apply the safety rule to one rollout; ``start`` is the ego at the frame (for progress)."""
     worst: PathGap | None = None

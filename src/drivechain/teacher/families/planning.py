@@ -1,0 +1,240 @@
+"""Planning families: per-action safety, the voted action, the most dangerous object, importance ranking.
+
+All need the privileged world (rollouts): with no world (recorded logs) they emit nothing.
+Thresholds and bands are documented in docs/planning.md.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from drivechain.schema import QA, Agent, BooleanAnswer, ChoiceAnswer, ObjectsAnswer, RankingAnswer, TextAnswer
+from drivechain.teacher.context import TeacherContext
+from drivechain.teacher.planners import idm_mobil, lookahead, ttc_rules
+from drivechain.teacher.planners.vote import ACTION_WORDS, PlannerResult, VoteResult, real_actions, vote
+
+P = "planning"
+DANGER_MAX_M = 15.0  # risk below this: the vehicle is dangerous
+DANGER_BAND_M = 3.0  # best risk within DANGER_MAX_M +- this: plan.danger ambiguous
+DANGER_TIE_M = 2.0  # runner-up within this of the best: plan.danger ambiguous
+OFF_PATH_PENALTY_M = 10.0  # a vehicle never in the ego's path counts this much farther
+IMPORTANCE_RANGE_M = 50.0
+IMPORTANCE_TOP = 5
+CRASH_RISK_M = -100.0
+
+SAFE_QUESTIONS = {
+    "LANE_LEFT": "Is it safe for the ego to change to the left lane now?",
+    "LANE_RIGHT": "Is it safe for the ego to change to the right lane now?",
+    "IDLE": "Is it safe for the ego to keep its lane and speed for the next {h:g} s?",
+    "FASTER": "Is it safe for the ego to speed up now?",
+    "SLOWER": "Is it safe for the ego to slow down now?",
+}
+
+
+@dataclass
+class PlanningLabels:
+    """Everything the planning and behavior families derive from: planner outputs and the vote."""
+
+    results: list[PlannerResult]
+    vote: VoteResult
+    checks: dict[str, lookahead.ActionCheck]
+
+
+def planning_labels(ctx: TeacherContext) -> PlanningLabels | None:
+    """Run the three planners once per frame (cached in ctx.shared); None without a world."""
+    if ctx.world is None:
+        return None
+    if "planning" not in ctx.shared:
+        checks = lookahead.check_actions(ctx, reduced=True)
+        la = PlannerResult(
+            lookahead.NAME, [c.action for c in checks if c.safe], lookahead.preferred_of(checks),
+            {"checks": {c.action: c.to_meta() for c in checks}},
+        )
+        results = [la, idm_mobil.plan(ctx.frame, ctx.horizon_s), ttc_rules.plan(ctx.frame, ctx.horizon_s)]
+        ctx.shared["planning"] = PlanningLabels(results, vote(results, la), {c.action: c for c in checks})
+    return ctx.shared["planning"]
+
+
+def _existing(ctx: TeacherContext, qids: list[str]) -> list[str]:
+    return [q for q in qids if ctx.node(q) is not None]
+
+
+def _visible_ids(ctx: TeacherContext) -> set[int]:
+    return {a.id for a in ctx.frame.agents if a.visible}
+
+
+def _safety_parents(ctx: TeacherContext, action: str) -> list[str]:
+    if action in ("LANE_LEFT", "LANE_RIGHT"):
+        side = "left" if action == "LANE_LEFT" else "right"
+        base = ["per.vehicles", f"per.lane_free.{side}"] + ctx.qids("pred.cut_in")
+    else:
+        base = ["per.vehicles", "per.lead_vehicle", "per.lead_distance", "pred.ttc_lead"]
+    return _existing(ctx, base + ctx.qids("pred.cross_first"))
+
+
+def _check_sentence(c: lookahead.ActionCheck, h_s: float) -> str:
+    if c.crashed:
+        who = f" with vehicle {c.crashed_with}" if c.crashed_with is not None else ""
+        return f"Simulated for {h_s:g} s, '{ACTION_WORDS.get(c.action, c.action)}' ends in a collision{who}."
+    if c.off_road:
+        return f"Simulated for {h_s:g} s, '{ACTION_WORDS.get(c.action, c.action)}' leaves the road."
+    if c.margin_m is None:
+        return f"Simulated for {h_s:g} s, no vehicle comes into the ego's path."
+    verb = "keeps" if c.margin_m >= 0 else "breaks"
+    return (f"Simulated for {h_s:g} s, '{ACTION_WORDS.get(c.action, c.action)}' {verb} the safety gap to vehicle "
+            f"{c.critical_id} by {abs(c.margin_m):.1f} m (at t = {c.critical_t_s:.1f} s).")
+
+
+def safe_actions(ctx: TeacherContext) -> list[QA]:
+    """plan.safe.<ACTION>: is each real action safe (look-ahead); inside the margin band both answers count."""
+    labels = planning_labels(ctx)
+    if labels is None:
+        return []
+    visible = _visible_ids(ctx)
+    out = []
+    for action in real_actions(ctx.frame):
+        c = labels.checks[action]
+        band = not c.crashed and not c.off_road and c.margin_m is not None and abs(c.margin_m) < lookahead.SAFE_BAND_M
+        who = [i for i in (c.crashed_with, c.critical_id) if i is not None and i in visible]
+        out.append(QA(
+            qid=f"plan.safe.{action}", family="plan.safe", stage=P,
+            question=SAFE_QUESTIONS.get(action, f"Is it safe for the ego to do {action} now?").format(h=ctx.horizon_s),
+            answer=BooleanAnswer(value=c.safe, accept_both=band),
+            explanation=_check_sentence(c, ctx.horizon_s), parents=_safety_parents(ctx, action),
+            objects=sorted(set(who)), meta={"check": c.to_meta(), "band_m": lookahead.SAFE_BAND_M},
+        ))
+    return out
+
+
+def action(ctx: TeacherContext) -> list[QA]:
+    """plan.action: which action to take (choice over the scenario's actions, voted by three planners)."""
+    labels = planning_labels(ctx)
+    if labels is None or not real_actions(ctx.frame):
+        return []
+    v = labels.vote
+    options = list(ctx.frame.actions)
+    if v.preferred is not None:
+        preferred = v.preferred
+    else:  # nothing safe: the least bad by look-ahead margin, never scored (ambiguous)
+        checks = labels.checks.values()
+        preferred = max(checks, key=lambda c: (not c.crashed, c.margin_m if c.margin_m is not None else 1e9)).action
+    acceptable = v.acceptable or [preferred]
+    listing = "; ".join(f"{a} ({ACTION_WORDS.get(a, a)})" for a in options)
+    return [QA(
+        qid="plan.action", family="plan.action", stage=P,
+        question=f"Which action should the ego take now? Options: {listing}.",
+        answer=ChoiceAnswer(options=options, acceptable=[options.index(a) for a in acceptable],
+                            preferred=options.index(preferred), safe=[options.index(a) for a in v.safe]),
+        explanation=(f"Safe by look-ahead: {', '.join(v.safe) or 'none'}. Votes: "
+                     + ", ".join(f"{k} -> {a}" for k, a in v.votes.items()) + f". {v.reason}."),
+        parents=_existing(ctx, [f"plan.safe.{a}" for a in real_actions(ctx.frame)]),
+        ambiguous=v.ambiguous,
+        meta={"votes": v.votes, "safe_sets": v.safe_sets, "reason": v.reason, "majority": v.majority,
+              "option_words": {a: ACTION_WORDS.get(a, a) for a in options},
+              "planners": {r.name: r.meta for r in labels.results[1:]}},
+    )]
+
+
+@dataclass
+class Risk:
+    """How dangerous one visible vehicle is if the ego keeps lane and speed (IDLE rollout)."""
+
+    agent: Agent
+    risk_m: float  # lower = more dangerous: path margin [m], off-path distance + penalty, crash = -100
+    in_path: bool
+    t_s: float
+    gap_m: float
+
+
+def risks(ctx: TeacherContext) -> list[Risk]:
+    """Risk of every visible vehicle from the IDLE rollout, most dangerous first (ties by id)."""
+    if "risks" in ctx.shared:
+        return ctx.shared["risks"]
+    roll = ctx.rollout("IDLE", reduced=True)
+    visible = {a.id: a for a in ctx.frame.agents if a.visible}
+    best: dict[int, Risk] = {}
+    for snap in roll.samples:
+        for other in snap.agents:
+            if other.id not in visible:
+                continue
+            g = lookahead.path_gap(snap.ego, other, snap.t_s)
+            if g is not None:
+                r = Risk(visible[other.id], g.margin_m, True, snap.t_s, g.gap_m)
+            else:
+                gap = lookahead.box_distance_m(snap.ego, other)
+                r = Risk(visible[other.id], gap + OFF_PATH_PENALTY_M, False, snap.t_s, gap)
+            if other.id not in best or r.risk_m < best[other.id].risk_m:
+                best[other.id] = r
+    if roll.crashed and roll.crashed_with in best:
+        best[roll.crashed_with].risk_m = CRASH_RISK_M
+    out = sorted(best.values(), key=lambda r: (r.risk_m, r.agent.id))
+    ctx.shared["risks"] = out
+    return out
+
+
+def _reason(r: Risk, ctx: TeacherContext) -> str:
+    a = r.agent
+    where = "ahead" if a.rel_x_m >= 0 else "behind"
+    side = "" if abs(a.rel_y_m) < 2.0 else (" on the left" if a.rel_y_m > 0 else " on the right")
+    if r.risk_m == CRASH_RISK_M:
+        what = f"keeping lane and speed, the ego would collide with it within {ctx.horizon_s:g} s"
+    elif r.in_path:
+        what = f"it is in the ego's path and the gap would shrink to {max(r.gap_m, 0):.0f} m in {r.t_s:.0f} s"
+    else:
+        what = f"it would come within {max(r.gap_m, 0):.0f} m of the ego in {r.t_s:.0f} s"
+    return f"Vehicle {a.id}, {abs(a.rel_x_m):.0f} m {where}{side}, is the most dangerous: {what}."
+
+
+def danger(ctx: TeacherContext) -> list[QA]:
+    """plan.danger (objects: the most dangerous vehicle) and plan.danger_reason (text)."""
+    if ctx.world is None:
+        return []
+    rs = risks(ctx)
+    parents = _existing(ctx, ["per.vehicles", "pred.ttc_lead", "pred.near_ego"])
+    q = f"Which vehicle is the most dangerous to the ego if it keeps lane and speed for {ctx.horizon_s:g} s?"
+    dangerous = [r for r in rs if r.risk_m < DANGER_MAX_M]
+    edge = any(abs(r.risk_m - DANGER_MAX_M) < DANGER_BAND_M for r in rs[:1])
+    if not dangerous:
+        text = f"No vehicle is dangerous: keeping lane and speed, none comes close within {ctx.horizon_s:g} s."
+        ids: list[int] = []
+        ambiguous = edge
+    else:
+        top = dangerous[0]
+        ids = [top.agent.id]
+        ambiguous = edge or (len(rs) > 1 and rs[1].risk_m - top.risk_m < DANGER_TIE_M)
+        text = _reason(top, ctx)
+    meta = {"risk_m": {str(r.agent.id): round(r.risk_m, 2) for r in rs[:IMPORTANCE_TOP]}}
+    node = QA(qid="plan.danger", family="plan.danger", stage=P, question=q,
+              answer=ObjectsAnswer(ids=ids, positions_m=[(round(r.agent.rel_x_m, 1), round(r.agent.rel_y_m, 1))
+                                                        for r in dangerous[:1]]),
+              explanation=text, parents=parents, objects=ids, ambiguous=ambiguous, meta=meta)
+    reason = QA(qid="plan.danger_reason", family="plan.danger_reason", stage=P,
+                question="Why is that vehicle the most dangerous?" if ids else "Is any vehicle dangerous, and why?",
+                answer=TextAnswer(references=[text]), explanation=text, parents=["plan.danger"], objects=ids,
+                ambiguous=ambiguous)
+    return [node, reason]
+
+
+def importance(ctx: TeacherContext) -> list[QA]:
+    """plan.importance: visible vehicles within IMPORTANCE_RANGE_M ranked by risk (most important first)."""
+    if ctx.world is None:
+        return []
+    near = [r for r in risks(ctx) if math.hypot(r.agent.rel_x_m, r.agent.rel_y_m) < IMPORTANCE_RANGE_M]
+    ranked = near[:IMPORTANCE_TOP]
+    if len(ranked) < 2:
+        return []
+    ids = [r.agent.id for r in ranked]
+    return [QA(
+        qid="plan.importance", family="plan.importance", stage=P,
+        question=(f"Rank the vehicles within {IMPORTANCE_RANGE_M:g} m by how much they matter to the ego's "
+                  f"next {ctx.horizon_s:g} s, most important first (at most {IMPORTANCE_TOP})."),
+        answer=RankingAnswer(ids=ids),
+        explanation="Ranked by predicted closeness to the ego's path if it keeps lane and speed: "
+                    + ", ".join(f"vehicle {r.agent.id} ({r.risk_m:.0f} m)" for r in ranked) + ".",
+        parents=_existing(ctx, ["per.vehicles", "plan.danger"]), objects=ids,
+        meta={"risk_m": [round(r.risk_m, 2) for r in ranked]},
+    )]
+
+
+FAMILIES = [safe_actions, action, danger, importance]
