@@ -69,31 +69,31 @@ def _strip_final_json(text: str) -> tuple[str, str]:
 
 
 def split_steps(text: str) -> list[Step]:
-    """Steps of a reasoning text: by stage headers, else numbered steps, else paragraphs."""
+    """Steps of a reasoning text: by stage headers, else numbered steps (stage by header or keywords), else paragraphs."""
     if not isinstance(text, str):
         return []
     body, final = _strip_final_json(text[:200_000])
     steps: list[Step] = []
     heads = list(_HEADER.finditer(body))
-    if heads:
+    nums = list(_NUMBERED.finditer(body))
+    if heads and len(heads) >= len(nums):
         pre = body[: heads[0].start()].strip()
         if pre:
             steps.append(Step(None, pre))
         for i, h in enumerate(heads):
             chunk = body[h.end() : heads[i + 1].start() if i + 1 < len(heads) else len(body)].strip()
             steps.append(Step(_HEADER_STAGE[h.group(1).lower()], chunk))
+    elif len(nums) >= 2:
+        head_at = {h.start(): _HEADER_STAGE[h.group(1).lower()] for h in heads}
+        pre = body[: nums[0].start()].strip()
+        if pre:
+            steps.append(Step(_keyword_stage(pre), pre))
+        for i, h in enumerate(nums):
+            chunk = body[h.end() : nums[i + 1].start() if i + 1 < len(nums) else len(body)].strip()
+            steps.append(Step(head_at.get(h.start()) or _keyword_stage(chunk), chunk))
     else:
-        nums = list(_NUMBERED.finditer(body))
-        if len(nums) >= 2:
-            pre = body[: nums[0].start()].strip()
-            if pre:
-                steps.append(Step(_keyword_stage(pre), pre))
-            for i, h in enumerate(nums):
-                chunk = body[h.end() : nums[i + 1].start() if i + 1 < len(nums) else len(body)].strip()
-                steps.append(Step(_keyword_stage(chunk), chunk))
-        else:
-            paras = [p.strip() for p in re.split(r"\n\s*\n", body) if p.strip()]
-            steps += [Step(_keyword_stage(p), p) for p in paras]
+        paras = [p.strip() for p in re.split(r"\n\s*\n", body) if p.strip()]
+        steps += [Step(_keyword_stage(p), p) for p in paras]
     if final.strip():
         steps.append(Step(None, final.strip()))
     return steps
