@@ -33,7 +33,7 @@ def image_data_url(path: Path, max_side_px: int | None, fmt: str = "png") -> str
     return _encode(str(path), stat.st_mtime_ns, stat.st_size, max_side_px, fmt)
 
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=256)  # bounded: ~256 frames x (20 KB BEV .. 1 MB camera) of base64
 def _encode(path: str, mtime_ns: int, size: int, max_side_px: int | None, fmt: str) -> str:
     # mtime and size are part of the key so a rewritten file is encoded again.
     from PIL import Image, UnidentifiedImageError

@@ -69,7 +69,7 @@ class OpenAIModel:
         image_format: str = "png",
         temperature: float | None = None,
         reasoning: bool = False,
-        max_connections: int = 256,
+        max_connections: int | None = None,
         extra_body: dict[str, Any] | None = None,
     ) -> None:
         if not model:
@@ -106,7 +106,9 @@ class OpenAIModel:
             headers = {"Content-Type": "application/json"}
             if self.__api_key:
                 headers["Authorization"] = f"Bearer {self.__api_key}"
-            connector = aiohttp.TCPConnector(limit=self.max_connections, limit_per_host=0, keepalive_timeout=60)
+            # No pool limit by default: the runner's semaphore bounds requests in flight, and a pool smaller
+            # than that bound would silently queue requests (and count the wait against the timeout).
+            connector = aiohttp.TCPConnector(limit=self.max_connections or 0, limit_per_host=0, keepalive_timeout=60)
             session = aiohttp.ClientSession(
                 connector=connector, headers=headers,
                 timeout=aiohttp.ClientTimeout(total=self.timeout_s),
