@@ -1,0 +1,443 @@
+"""The closed loop: the model drives, the teacher labels every state it reaches (docs/closedloop.md).
+
+``run_closedloop(cfg, out)`` runs every (scenario, episode) with the model driving and, for the
+efficiency baseline, the same seeds with the teacher driving. Simulators live in worker processes
+(``workers.py``); all model requests go through one ``Asker`` (results.sqlite cache, retries,
+``--concurrency`` in flight) on this process's event loop, so the requests of all running episodes
+are in flight together. Each finished episode writes its step records and then, atomically, its
+completion record: a repeated command skips finished episodes and re-runs the rest (their model
+answers come back from the cache).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from drivechain.closedloop.ask import ASK_MODES, Decision, decide
+from drivechain.closedloop.episode import EpisodeSpec, SimConfig
+from drivechain.closedloop.metrics import abilities, aggregate, ability_breakdown, episode_metrics, latency_percentiles
+from drivechain.closedloop.replay import caption
+from drivechain.dataset import atomic_write_bytes
+from drivechain.errors import ConfigError, DrivechainError
+from drivechain.schema import FrameRecord
+
+CONFIG = "config.json"
+SUMMARY = "summary.json"
+EPISODES = "episodes.jsonl"
+DONE_DIR = "episodes"
+STEPS_DIR = "steps"
+RECORD_DIR = "record"
+DATASET_DIR = "dataset"
+DRIVERS = ("model", "teacher")
+
+
+class LoopConfig(BaseModel):
+    """Everything that decides a closed-loop run's content (config.json)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    base_url: str | None = None
+    source: str = "highway"
+    scenarios: list[str] = Field(default_factory=lambda: ["highway", "merge", "intersection", "roundabout"])
+    episodes: int = Field(default=2, ge=1)
+    seed: int = 0
+    max_steps: int = Field(default=20, ge=1)
+    ask: str = "plan"
+    fallback: str = "IDLE"
+    horizon_s: float = Field(default=3.0, gt=0.0)
+    image_size: tuple[int, int] | None = None
+    teacher_baseline: bool = True
+    record: bool = False
+    replay: bool = True
+    temperature: float = 0.0
+    max_tokens: int = Field(default=1024, ge=1)
+
+    @field_validator("scenarios")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        from drivechain.sources.scenarios import get_scenario
+
+        if not value:
+            raise ValueError("at least one scenario is needed")
+        for name in value:
+            get_scenario(name)
+        return value
+
+    @field_validator("ask")
+    @classmethod
+    def _mode(cls, value: str) -> str:
+        if value not in ASK_MODES:
+            raise ValueError(f"--ask must be one of {', '.join(ASK_MODES)}")
+        return value
+
+    def specs(self) -> list[EpisodeSpec]:
+        """Every episode of the run, model-driven first, in a fixed order."""
+        from drivechain.generate import episode_seed
+
+        drivers = DRIVERS if self.teacher_baseline else ("model",)
+        return [
+            EpisodeSpec(sc, ep, episode_seed(self.seed, sc, ep), driver)
+            for driver in drivers for sc in self.scenarios for ep in range(self.episodes)
+        ]
+
+
+class RunOptions(BaseModel):
+    """How a run executes (does not change its results)."""
+
+    workers: int = Field(default=1, ge=1)
+    concurrency: int = Field(default=8, ge=1)
+    timeout_s: float = 120.0
+    retries: int = 4
+    prices: str | None = None
+    progress: bool = True
+
+
+# ---------------------------------------------------------------------- run folder
+
+
+def _write_json(path: Path, data: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode())
+
+
+def _write_jsonl(path: Path, rows: list[Any]) -> None:
+    atomic_write_bytes(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows).encode())
+
+
+def done_path(out: Path, spec: EpisodeSpec) -> Path:
+    """The completion record of an episode."""
+    return out / DONE_DIR / f"{spec.key}.json"
+
+
+def prepare_run(cfg: LoopConfig, out: Path) -> None:
+    """Create the run folder or check that an existing one belongs to the same config."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} exists and is not a folder; choose another --out")
+    path = out / CONFIG
+    data = cfg.model_dump(mode="json")
+    if path.exists():
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            raise ConfigError(f"{path} is unreadable; delete the run folder or use another --out") from None
+        if old != data:
+            diff = sorted(k for k in set(old) | set(data) if old.get(k) != data.get(k))
+            raise ConfigError(
+                f"run folder {out} holds a run with other settings ({', '.join(diff)}); use another --out"
+            )
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    _write_json(path, data)
+
+
+def load_done(out: Path, specs: list[EpisodeSpec]) -> dict[str, dict[str, Any]]:
+    """Completion records of the finished episodes, by episode key."""
+    done = {}
+    for spec in specs:
+        path = done_path(out, spec)
+        if path.exists():
+            try:
+                done[spec.key] = json.loads(path.read_text(encoding="utf-8"))
+            except ValueError:
+                continue  # cannot happen with atomic writes; re-run the episode if it does
+    return done
+
+
+# ---------------------------------------------------------------------- one episode
+
+
+def _labels(record: FrameRecord) -> dict[str, Any]:
+    return {n.qid: {**n.answer.model_dump(mode="json"), "ambiguous": n.ambiguous} for n in record.graph.nodes}
+
+
+def _judge(decision: Decision, teacher: dict[str, Any] | None) -> tuple[bool | None, bool | None]:
+    if teacher is None or teacher.get("ambiguous"):
+        return None, None
+    model = decision.model_action
+    agree = model is not None and model in teacher["acceptable"]
+    unsafe = model is not None and teacher["safe"] is not None and model not in teacher["safe"]
+    return agree, unsafe
+
+
+class _Runner:
+    """Runs episodes against one worker pool and one asker."""
+
+    def __init__(self, cfg: LoopConfig, opts: RunOptions, out: Path, pool: Any, asker: Any, prices: Any) -> None:
+        self.cfg, self.opts, self.out, self.pool, self.asker, self.prices = cfg, opts, out, pool, asker, prices
+        self.load = [0] * pool.size
+        self.errors: list[str] = []
+        self.bar: Any = None
+
+    async def episode(self, spec: EpisodeSpec) -> dict[str, Any] | None:
+        worker = min(range(len(self.load)), key=lambda i: self.load[i])
+        self.load[worker] += 1
+        try:
+            return await self._episode(spec, worker)
+        except DrivechainError as exc:
+            self.errors.append(f"{spec.key}: {exc}")
+            try:
+                await self.pool.call(worker, "abort", spec.key)
+            except DrivechainError:
+                pass
+            return None
+        finally:
+            self.load[worker] -= 1
+            if self.bar is not None:
+                self.bar()
+
+    async def _episode(self, spec: EpisodeSpec, worker: int) -> dict[str, Any]:
+        cfg = self.cfg
+        call = self.pool.call
+        obs = await call(worker, "start", spec.key, spec.__dict__)
+        info = obs.pop("info")
+        steps: list[dict[str, Any]] = []
+        recorded: list[str] = []
+        captions: list[str] = []
+        while not obs["done"]:
+            record = FrameRecord.model_validate_json(obs["record"])
+            teacher = obs["teacher"]
+            if spec.driver == "teacher":
+                action = teacher["preferred"] if teacher else cfg.fallback
+                decision = Decision(action=action, model_action=action)
+            else:
+                decision = await decide(
+                    record, self.asker, mode=cfg.ask, image_root=str(self.out), fallback=cfg.fallback,
+                    max_tokens=cfg.max_tokens, temperature=cfg.temperature, prices=self.prices,
+                )
+            after = await call(worker, "step", spec.key, decision.action)
+            agree, unsafe = _judge(decision, teacher)
+            frame = record.frame
+            steps.append({
+                "step": frame.step, "frame_id": frame.frame_id, "t_s": frame.t_s,
+                "image": frame.images.get("bev"), "ego": obs["ego"], "available_actions": frame.available_actions,
+                "teacher": teacher, "action": decision.action, "model_action": decision.model_action,
+                "fallback": decision.fallback, "failure": decision.failure, "agree": agree, "unsafe": unsafe,
+                "qa": decision.qa, "grades": decision.grades, "answers": decision.answers,
+                "labels": _labels(record), "requests": decision.requests,
+                "abilities": abilities(frame, teacher, bool(obs["goal_reached"])),
+                "after": {"collision": after["collision"], "goal_reached": after["goal_reached"]},
+            })
+            captions.append(caption(frame.step, decision.model_action, teacher["preferred"] if teacher else None,
+                                    "FALLBACK" if decision.fallback else ""))
+            if cfg.record and spec.driver == "model":
+                frame.meta["closedloop"] = {
+                    "model": cfg.model, "model_action": decision.model_action, "action": decision.action,
+                    "fallback": decision.fallback, "answers": decision.answers, "teacher": teacher,
+                }
+                recorded.append(FrameRecord(frame=frame, graph=record.graph).model_dump_json())
+            obs = after
+        final = {k: obs[k] for k in ("ego", "collision", "goal_reached", "truncated")}
+        note = "collision" if final["collision"] else ("goal" if final["goal_reached"] else "end")
+        if final["collision"]:
+            note += " (at fault)" if final["collision"]["at_fault"] else " (not at fault)"
+        captions.append(f"t{obs['step']} {note}")
+        finished = await call(worker, "finish", spec.key, captions)
+        env_steps = info.get("env_duration_steps") or cfg.max_steps
+        info["planned_s"] = min(cfg.max_steps, env_steps) * info["dt_s"]
+        metrics = episode_metrics(steps, final, info)
+        reqs = [r for s in steps for r in s["requests"]]
+        steps_rel = f"{STEPS_DIR}/{spec.key}.jsonl"
+        _write_jsonl(self.out / steps_rel, steps)
+        if recorded:
+            atomic_write_bytes(self.out / RECORD_DIR / f"{spec.key}.jsonl", "".join(r + "\n" for r in recorded).encode())
+        done = {
+            "key": spec.key, "driver": spec.driver, "scenario": spec.scenario, "episode": spec.episode,
+            "seed": spec.seed, "info": info, "final": final, "metrics": metrics, "steps_file": steps_rel,
+            "replay": finished["replay"], "seconds": finished["seconds"],
+            "requests": {
+                "count": len(reqs), "failed": sum(1 for r in reqs if not r["ok"]),
+                "cached": sum(1 for r in reqs if r["cached"]),
+                "latencies_s": [r["latency_s"] for r in reqs if r["ok"]],
+                "prompt_tokens": sum(r["prompt_tokens"] for r in reqs),
+                "completion_tokens": sum(r["completion_tokens"] for r in reqs),
+                "reasoning_tokens": sum(r["reasoning_tokens"] for r in reqs),
+                "cost_usd": _cost(reqs),
+            },
+        }
+        _write_json(done_path(self.out, spec), done)  # last: the episode counts as finished from here
+        return done
+
+
+def _cost(reqs: list[dict[str, Any]]) -> float | None:
+    costs = [r["cost_usd"] for r in reqs if r["ok"]]
+    if any(c is None for c in costs):
+        return None
+    return round(sum(costs), 8)
+
+
+# ---------------------------------------------------------------------- the run
+
+
+async def _run_pending(cfg: LoopConfig, opts: RunOptions, out: Path, pending: list[EpisodeSpec]) -> list[str]:
+    from drivechain.closedloop.workers import WorkerPool
+    from drivechain.evaluation.runner import Asker, RunPolicy
+    from drivechain.evaluation.store import ResultStore
+    from drivechain.models.pricing import load_prices
+    from drivechain.models.registry import load_model
+
+    if not pending:
+        return []
+    prices = load_prices(Path(opts.prices) if opts.prices else None)
+    needs_model = any(s.driver == "model" for s in pending)
+    model = load_model(cfg.model, base_url=cfg.base_url, timeout_s=opts.timeout_s) if needs_model else None
+    store = ResultStore(out / "results.sqlite")
+    sim_cfg = SimConfig(
+        run_dir=str(out), source=cfg.source, max_steps=cfg.max_steps, horizon_s=cfg.horizon_s,
+        image_size=cfg.image_size, replay=cfg.replay,
+    )
+    pool = WorkerPool(min(opts.workers, len(pending)), sim_cfg)
+    try:
+        policy = RunPolicy(concurrency=opts.concurrency, timeout_s=opts.timeout_s, retries=opts.retries)
+        asker = Asker(model, store, policy) if model is not None else None
+        runner = _Runner(cfg, opts, out, pool, asker, prices)
+        # enough episodes at once to keep --concurrency requests in flight and every worker busy
+        slots = asyncio.Semaphore(max(opts.workers, opts.concurrency))
+
+        async def one(spec: EpisodeSpec) -> None:
+            async with slots:
+                await runner.episode(spec)
+
+        with _progress(len(pending), opts.progress) as bar:
+            runner.bar = bar
+            await asyncio.gather(*(one(s) for s in pending))
+        return runner.errors
+    finally:
+        pool.close()
+        store.close()
+        if model is not None:
+            await model.aclose()
+
+
+class _progress:
+    """A rich progress bar over episodes on stderr (a no-op when disabled)."""
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total, self.enabled, self._p = total, enabled, None
+
+    def __enter__(self) -> Any:
+        if not self.enabled:
+            return lambda: None
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._p = Progress(TextColumn("[bold]closedloop episodes"), BarColumn(), MofNCompleteColumn(),
+                           TimeRemainingColumn(), console=Console(stderr=True))
+        task = self._p.add_task("episodes", total=self.total)
+        self._p.start()
+        return lambda: self._p.advance(task)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._p is not None:
+            self._p.stop()
+
+
+def run_closedloop(cfg: LoopConfig, out: Path, opts: RunOptions | None = None) -> dict[str, Any]:
+    """Run (or resume) a closed-loop evaluation into ``out``; returns the summary."""
+    opts = opts or RunOptions()
+    out = Path(out)
+    prepare_run(cfg, out)
+    specs = cfg.specs()
+    done = load_done(out, specs)
+    pending = [s for s in specs if s.key not in done]
+    errors = asyncio.run(_run_pending(cfg, opts, out, pending))
+    done = load_done(out, specs)
+    summary = summarize(cfg, out, specs, done, errors)
+    if cfg.record:
+        write_record_dataset(cfg, out, [s for s in specs if s.driver == "model" and s.key in done])
+    return summary
+
+
+# ---------------------------------------------------------------------- summary
+
+
+def summarize(
+    cfg: LoopConfig, out: Path, specs: list[EpisodeSpec], done: dict[str, dict[str, Any]], errors: list[str]
+) -> dict[str, Any]:
+    """episodes.jsonl and summary.json from the completion records."""
+    rows = []
+    for spec in specs:
+        if spec.driver != "model" or spec.key not in done:
+            continue
+        row = dict(done[spec.key])
+        teacher = done.get(EpisodeSpec(spec.scenario, spec.episode, spec.seed, "teacher").key)
+        m = row["metrics"]
+        eff: dict[str, Any] = {"speed_vs_limit": m["speed_vs_limit"], "speed_vs_teacher": None}
+        if teacher is not None and teacher["metrics"]["mean_speed_mps"] > 0:
+            eff["speed_vs_teacher"] = round(m["mean_speed_mps"] / teacher["metrics"]["mean_speed_mps"], 6)
+            eff["teacher_driving_score"] = teacher["metrics"]["driving_score"]
+        row["efficiency"] = eff
+        rows.append(row)
+    teacher_rows = [done[s.key] for s in specs if s.driver == "teacher" and s.key in done]
+    _write_jsonl(out / EPISODES, [
+        {k: r[k] for k in ("key", "scenario", "episode", "seed", "metrics", "efficiency", "replay", "steps_file",
+                           "requests", "seconds")}
+        for r in rows
+    ])
+    reqs = [r["requests"] for r in rows]
+    costs = [q["cost_usd"] for q in reqs]
+    summary: dict[str, Any] = {
+        "model": cfg.model,
+        "ask": cfg.ask,
+        **aggregate(rows),
+        "episodes": len(rows),
+        "episodes_planned": cfg.episodes * len(cfg.scenarios),
+        "requests": sum(q["count"] for q in reqs),
+        "failures": {
+            "requests": sum(q["failed"] for q in reqs),
+            "fallback_actions": sum(r["metrics"]["failures"] for r in rows),
+            "episodes": len(errors),
+        },
+        "tokens": {
+            "prompt": sum(q["prompt_tokens"] for q in reqs),
+            "completion": sum(q["completion_tokens"] for q in reqs),
+            "reasoning": sum(q["reasoning_tokens"] for q in reqs),
+        },
+        "cost_usd": None if any(c is None for c in costs) else round(sum(costs), 8),
+        "latency_s": latency_percentiles([x for q in reqs for x in q["latencies_s"]]),
+        "per_scenario": {
+            sc: aggregate([r for r in rows if r["scenario"] == sc]) for sc in cfg.scenarios
+        },
+        "abilities": ability_breakdown(rows),
+        "teacher": aggregate(teacher_rows) if teacher_rows else None,
+        "errors": errors,
+    }
+    _write_json(out / SUMMARY, summary)
+    return summary
+
+
+def write_record_dataset(cfg: LoopConfig, out: Path, specs: list[EpisodeSpec]) -> None:
+    """The visited frames (teacher labels + model answers in frame.meta.closedloop) as a dataset folder."""
+    from drivechain.dataset import images_sha256, write_frames, write_manifest
+    from drivechain.generate import _versions
+    from drivechain.schema import Manifest
+
+    root = out / DATASET_DIR
+    lines: list[str] = []
+    for spec in specs:
+        path = out / RECORD_DIR / f"{spec.key}.jsonl"
+        if path.exists():
+            lines += path.read_text(encoding="utf-8").splitlines()
+    for line in lines:
+        rec = FrameRecord.model_validate_json(line)
+        for rel in rec.frame.images.values():
+            dst = root / rel
+            if not dst.exists():
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                try:
+                    os.link(out / rel, dst)
+                except OSError:
+                    shutil.copyfile(out / rel, dst)
+    frames_hash = write_frames(root, lines)
+    manifest = Manifest(
+        name=f"closedloop-{cfg.model}", source=cfg.source, config=cfg.model_dump(mode="json"), seed=cfg.seed,
+        versions=_versions(), counts={"frames": len(lines), "episodes": len(specs)},
+        frames_sha256=frames_hash, images_sha256=images_sha256(root),
+    )
+    write_manifest(root, manifest)

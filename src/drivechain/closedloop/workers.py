@@ -1,0 +1,140 @@
+"""Simulator worker processes that host several episodes each, driven from one asyncio loop.
+
+Each worker owns its episodes' simulators (an episode stays on its worker: the env state lives
+there) and serves calls in arrival order. The main process keeps every model request on its event
+loop, so while one episode waits for its model the workers step the others. Messages travel on
+multiprocessing queues (their feeder threads never block the sender); a reader thread in the main
+process resolves the awaiting futures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import multiprocessing
+import threading
+import traceback
+from dataclasses import asdict
+from typing import Any
+
+from drivechain.closedloop.episode import EpisodeSim, EpisodeSpec, SimConfig
+from drivechain.errors import DrivechainError
+
+
+class WorkerError(DrivechainError):
+    """A call failed inside a worker (its traceback's last lines are in the message)."""
+
+
+def _worker_main(index: int, inbox: Any, outbox: Any, cfg_dict: dict[str, Any]) -> None:
+    cfg = SimConfig(**cfg_dict)
+    sims: dict[str, EpisodeSim] = {}
+    free: dict[str, list[Any]] = {}  # scenario -> idle sources, reused across episodes
+    while True:
+        msg = inbox.get()
+        if msg is None:
+            break
+        call_id, op, key, payload = msg
+        try:
+            if op == "start":
+                spec = EpisodeSpec(**payload)
+                pool = free.setdefault(spec.scenario, [])
+                if pool:
+                    source = pool.pop()
+                else:
+                    from drivechain.sources.base import make_source
+
+                    source = make_source(cfg.source, spec.scenario, image_size=cfg.image_size, horizon_s=cfg.horizon_s)
+                sims[key] = EpisodeSim(spec, cfg, source)
+                result = sims[key].start()
+            elif op == "step":
+                result = sims[key].step(payload)
+            elif op == "finish":
+                sim = sims.pop(key)
+                result = sim.finish(payload)
+                free.setdefault(sim.spec.scenario, []).append(sim.source)
+            elif op == "abort":
+                sim = sims.pop(key, None)
+                if sim is not None:
+                    free.setdefault(sim.spec.scenario, []).append(sim.source)
+                result = None
+            else:
+                raise ValueError(f"unknown op {op}")
+            outbox.put((call_id, True, result))
+        except Exception as exc:  # the episode fails; the worker keeps serving the others
+            tb = traceback.format_exc(limit=4).strip().splitlines()[-3:]
+            outbox.put((call_id, False, f"worker {index}: {type(exc).__name__}: {exc} | " + " / ".join(tb)))
+    for sim in sims.values():
+        sim.source.close()
+    for sources in free.values():
+        for source in sources:
+            source.close()
+
+
+class WorkerPool:
+    """``n`` simulator processes; ``await pool.call(worker, op, key, payload)``."""
+
+    def __init__(self, n: int, cfg: SimConfig) -> None:
+        if n < 1:
+            raise DrivechainError(f"--workers must be >= 1 (got {n})")
+        # spawn: a clean interpreter (no inherited threads, pygame or event loop state)
+        ctx = multiprocessing.get_context("spawn")
+        self._outbox = ctx.Queue()
+        self._inboxes = [ctx.Queue() for _ in range(n)]
+        self._procs = [
+            ctx.Process(target=_worker_main, args=(i, self._inboxes[i], self._outbox, asdict(cfg)), daemon=True)
+            for i in range(n)
+        ]
+        for p in self._procs:
+            p.start()
+        self._ids = itertools.count()
+        self._pending: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]]] = {}
+        self._lock = threading.Lock()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.size = n
+
+    def _read(self) -> None:
+        while True:
+            msg = self._outbox.get()
+            if msg is None:
+                return
+            call_id, ok, result = msg
+            with self._lock:
+                loop, fut = self._pending.pop(call_id)
+            loop.call_soon_threadsafe(_settle, fut, ok, result)
+
+    async def call(self, worker: int, op: str, key: str, payload: Any = None) -> Any:
+        """Run ``op`` for episode ``key`` on ``worker``; its result (WorkerError if it raised)."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        call_id = next(self._ids)
+        with self._lock:
+            self._pending[call_id] = (loop, fut)
+        self._inboxes[worker].put((call_id, op, key, payload))
+        return await fut
+
+    def close(self) -> None:
+        """Stop the workers and the reader thread."""
+        for q in self._inboxes:
+            q.put(None)
+        for p in self._procs:
+            p.join(timeout=10)
+            if p.is_alive():
+                p.terminate()
+        self._outbox.put(None)
+        self._reader.join(timeout=5)
+
+    def __enter__(self) -> "WorkerPool":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _settle(fut: asyncio.Future[Any], ok: bool, result: Any) -> None:
+    if fut.done():
+        return
+    if ok:
+        fut.set_result(result)
+    else:
+        fut.set_exception(WorkerError(str(result)))

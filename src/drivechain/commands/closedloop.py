@@ -1,0 +1,67 @@
+"""``drivechain closedloop``: the model drives highway-env, the teacher labels every state it reaches."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from drivechain.commands._common import ConfigOption
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``closedloop`` command to the CLI."""
+
+    @app.command("closedloop")
+    def closedloop_command(
+        config: Path | None = ConfigOption,
+        model: str = typer.Option(..., "--model", help="Model spec: openai:NAME, hf:PATH, oracle, heuristic, constant[:TEXT], random[:SEED]."),
+        base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible server for openai:NAME."),
+        scenarios: str = typer.Option("highway,merge,intersection,roundabout", "--scenarios", help="Comma-separated scenario names."),
+        episodes: int = typer.Option(2, "--episodes", min=1, help="Episodes per scenario."),
+        seed: int = typer.Option(0, "--seed", help="Base seed; each episode's seed derives from it (same as generate)."),
+        max_steps: int = typer.Option(20, "--max-steps", min=1, help="Decision steps per episode (max)."),
+        ask: str = typer.Option("plan", "--ask", help="plan: image -> planning in one request; chain: free-running Per -> Pred -> Plan."),
+        fallback: str = typer.Option("IDLE", "--fallback", help="Action taken when the reply cannot be used (counted as a model failure)."),
+        concurrency: int = typer.Option(8, "--concurrency", min=1, help="Model requests in flight."),
+        workers: int = typer.Option(1, "--workers", min=1, help="Simulator worker processes."),
+        horizon_s: float = typer.Option(3.0, "--horizon", help="Teacher look-ahead horizon [s]."),
+        image_size: str = typer.Option("", "--image-size", help="WxH, e.g. 320x80; default: each scenario's size."),
+        teacher_baseline: bool = typer.Option(True, "--teacher-baseline/--no-teacher-baseline", help="Also drive the same seeds with the teacher (efficiency vs teacher)."),
+        record: bool = typer.Option(False, "--record", help="Write the visited frames (labels + model answers) as a dataset in RUN/dataset."),
+        replay: bool = typer.Option(True, "--replay/--no-replay", help="Write an animated GIF per episode."),
+        timeout_s: float = typer.Option(120.0, "--timeout", help="Per-request timeout [s]."),
+        retries: int = typer.Option(4, "--retries", min=0, help="Retries of a transient fault."),
+        max_tokens: int = typer.Option(1024, "--max-tokens", min=1, help="Completion token limit."),
+        prices: Path | None = typer.Option(None, "--prices", help="TOML price table overriding the shipped one."),
+        out: Path = typer.Option(..., "--out", help="Run folder (created; an existing run with the same settings resumes)."),
+    ) -> None:
+        """Drive with the model, label each reached state with the teacher, score the driving and the answers."""
+        from drivechain.closedloop.loop import LoopConfig, RunOptions, run_closedloop
+        from drivechain.errors import ConfigError
+        from drivechain.generate import parse_image_size
+
+        names = [s.strip() for s in scenarios.split(",") if s.strip()]
+        try:
+            cfg = LoopConfig(
+                model=model, base_url=base_url, scenarios=names, episodes=episodes, seed=seed, max_steps=max_steps,
+                ask=ask, fallback=fallback, horizon_s=horizon_s, image_size=parse_image_size(image_size),
+                teacher_baseline=teacher_baseline, record=record, replay=replay, max_tokens=max_tokens,
+            )
+        except ValueError as exc:  # pydantic's ValidationError
+            raise ConfigError(f"invalid closedloop options: {str(exc).splitlines()[-1].strip()}") from None
+        opts = RunOptions(workers=workers, concurrency=concurrency, timeout_s=timeout_s, retries=retries,
+                          prices=str(prices) if prices else None)
+        summary = run_closedloop(cfg, out, opts)
+        typer.echo(
+            f"{summary['episodes']} episodes: driving score {_fmt(summary.get('driving_score'))}, "
+            f"success {_fmt(summary.get('success_rate'))}, collisions {_fmt(summary.get('collision_rate'))} "
+            f"(at fault {_fmt(summary.get('at_fault_collision_rate'))}), teacher agreement "
+            f"{_fmt(summary.get('teacher_agreement'))}; summary in {out / 'summary.json'}"
+        )
+        if summary["errors"]:
+            typer.echo(f"{len(summary['errors'])} episode(s) failed and will re-run next time: {summary['errors'][0]}", err=True)
+
+
+def _fmt(value: object) -> str:
+    return "—" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
