@@ -1,0 +1,27 @@
+"""``drivechain report RUN... --out DIR``: the static HTML report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from drivechain.commands._common import ConfigOption
+
+
+def report(
+    config: Path | None = ConfigOption,
+    runs: list[Path] = typer.Argument(..., help="run folders (eval, closedloop, process, prm-eval) or folders of them"),
+    out: Path = typer.Option(Path("report"), "--out", help="output folder; index.html is written there"),
+    frames: int = typer.Option(12, "--frames", min=0, help="frames shown in the frame browser"),
+) -> None:
+    """Build a self-contained HTML report (leaderboard, transitions, frames, closed loop, process)."""
+    from drivechain.report.build import build_report
+
+    index = build_report(runs, out, frames=frames)
+    typer.echo(f"report: {index}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the command to the CLI."""
+    app.command("report")(report)
