@@ -75,6 +75,8 @@ class HighwaySource:
         self.episode = 0
         self.step_index = 0
         self._lanes: list[tuple[str, np.ndarray, Any, str | None, str | None]] = []
+        # rollouts of the current decision step (frame()'s future and the teacher share the IDLE one)
+        self._rollouts: dict[tuple[str, float, bool], Rollout] = {}
 
     # ------------------------------------------------------------------ construction
 
@@ -127,6 +129,7 @@ class HighwaySource:
             warnings.simplefilter("ignore")
             self._env.reset(seed=int(seed))
         self.seed, self.episode, self.step_index = int(seed), int(episode), 0
+        self._rollouts = {}
         self._env.vehicle.dc_id = 0
         self._env._dc_next_id = 1
         _assign_ids(self._env)
@@ -141,6 +144,7 @@ class HighwaySource:
             _, reward, terminated, truncated, _ = self._env.step(index)
         _assign_ids(self._env)
         self.step_index += 1
+        self._rollouts = {}
         ego = self._env.vehicle
         return StepResult(
             crashed=bool(ego.crashed),
@@ -153,6 +157,7 @@ class HighwaySource:
         """An independent copy of the current state (the viewer is not copied)."""
         clone = copy.copy(self)
         clone._env = copy.deepcopy(self._env)
+        clone._rollouts = dict(self._rollouts)
         return clone
 
     def close(self) -> None:
@@ -310,9 +315,16 @@ class HighwaySource:
         """``action`` at the first decision step, then IDLE; every physics step sampled; state unchanged.
 
         reduced=True simulates only the vehicles within ``reduced_radius_m`` of the ego (at
-        ``reduced_physics_hz`` when set) and skips observations, rewards and spawning; reduced=False steps a deepcopy of the whole env exactly
-        as ``step`` would.
+        ``reduced_physics_hz`` when set) and skips observations, rewards and spawning;
+        reduced=False steps a deepcopy of the whole env exactly as ``step`` would. Results are
+        cached until the next step/reset; treat them as read-only.
         """
+        key = (action, float(horizon_s), bool(reduced))
+        if key not in self._rollouts:
+            self._rollouts[key] = self._rollout(action, horizon_s, reduced)
+        return self._rollouts[key]
+
+    def _rollout(self, action: str, horizon_s: float, reduced: bool) -> Rollout:
         index = self._action_index(action)
         idle = self._action_index("IDLE")
         sim = copy.deepcopy(self._env)

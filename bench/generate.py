@@ -1,0 +1,120 @@
+"""Generator benchmark: frames/s per scenario, per-frame overhead vs the raw decision step,
+2 workers vs 1, peak RSS for a small vs a large dataset. Prints ratios; asserts nothing.
+
+    .venv/bin/python bench/generate.py [--episodes 2] [--steps 10] [--rss-small 200] [--rss-large 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+from drivechain.generate import GenerateConfig, generate
+
+SCENARIOS = ["highway", "merge", "intersection", "roundabout"]
+
+
+def raw_decision_s(scenario: str, steps: int) -> float:
+    """Seconds per raw decision: env.step(IDLE) with one render per decision, auto-render off."""
+    import gymnasium as gym
+    import highway_env  # noqa: F401
+
+    from drivechain.sources.scenarios import get_scenario
+
+    spec = get_scenario(scenario)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        env = gym.make(spec.env_id, render_mode="rgb_array", config=dict(spec.config)).unwrapped
+        env.reset(seed=0)
+        idle = next(i for i, n in env.action_type.actions.items() if n == "IDLE")
+        n, spent = 0, 0.0
+        while n < steps:
+            t0 = time.perf_counter()
+            env.render()
+            env.enable_auto_render = False
+            _, _, term, trunc, _ = env.step(idle)
+            spent += time.perf_counter() - t0
+            n += 1
+            if term or trunc:
+                env.reset(seed=n)
+    env.close()
+    return spent / steps
+
+
+def per_scenario(episodes: int, steps: int) -> None:
+    print("| scenario | frames/s | frame+render+teacher+write per frame [ms] | raw decision [ms] | ratio (target <= 1.0) | teacher [ms] | render [ms] | frame [ms] |")
+    print("|---|---|---|---|---|---|---|---|")
+    for sc in SCENARIOS:
+        cfg = GenerateConfig(scenarios=[sc], episodes=episodes, steps_per_episode=steps, seed=1)
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            manifest, results = generate(cfg, Path(tmp) / "d", workers=1)
+            wall = time.perf_counter() - t0
+        frames = manifest.counts["frames"]
+        sec = {k: sum(r.seconds[k] for r in results) / frames for k in results[0].seconds}
+        overhead = sec["frame"] + sec["render"] + sec["teacher"] + sec["write"]
+        raw = raw_decision_s(sc, max(frames, 10))
+        print(
+            f"| {sc} | {frames / wall:.1f} | {overhead * 1e3:.1f} | {raw * 1e3:.1f} | {overhead / raw:.2f} "
+            f"| {sec['teacher'] * 1e3:.1f} | {sec['render'] * 1e3:.1f} | {sec['frame'] * 1e3:.1f} |"
+        )
+
+
+def workers(episodes: int, steps: int) -> None:
+    cfg = GenerateConfig(scenarios=SCENARIOS, episodes=episodes, steps_per_episode=steps, seed=2)
+    walls = {}
+    for w in (1, 2):
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.perf_counter()
+            generate(cfg, Path(tmp) / "d", workers=w)
+            walls[w] = time.perf_counter() - t0
+    print(f"workers: 1 -> {walls[1]:.1f} s, 2 -> {walls[2]:.1f} s, speed-up {walls[1] / walls[2]:.2f} (target >= 1.8)")
+
+
+def rss_child(frames: int) -> None:
+    """Generate about ``frames`` frames in this process and print the peak RSS in MB."""
+    steps = 10
+    episodes = max(1, frames // (steps * 2))
+    cfg = GenerateConfig(scenarios=["highway", "merge"], episodes=episodes, steps_per_episode=steps, seed=3)
+    with tempfile.TemporaryDirectory() as tmp:
+        manifest, _ = generate(cfg, Path(tmp) / "d", workers=1)
+    print(f"{manifest.counts['frames']} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
+
+
+def rss(small: int, large: int) -> None:
+    out = []
+    for n in (small, large):
+        proc = subprocess.run([sys.executable, __file__, "--rss-child", str(n)], capture_output=True, text=True, check=True)
+        frames, mb = proc.stdout.split()[-2:]
+        out.append(f"{frames} frames -> {mb} MB")
+    print("peak RSS: " + ", ".join(out) + " (target: flat)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--episodes", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--rss-small", type=int, default=200)
+    parser.add_argument("--rss-large", type=int, default=2000)
+    parser.add_argument("--rss-child", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--only", choices=["scenarios", "workers", "rss"], default=None)
+    args = parser.parse_args()
+    if args.rss_child:
+        rss_child(args.rss_child)
+        return
+    if args.only in (None, "scenarios"):
+        per_scenario(args.episodes, args.steps)
+    if args.only in (None, "workers"):
+        workers(args.episodes, args.steps)
+    if args.only in (None, "rss"):
+        rss(args.rss_small, args.rss_large)
+
+
+if __name__ == "__main__":
+    main()
