@@ -68,7 +68,7 @@ def write_dataset(root: Path, n: int) -> Path:
     (root / "images").mkdir(exist_ok=True)
     lines = []
     for rec in make_records(n):
-        Image.new("RGB", (8, 8), (40, 40, 40)).save(root / rec.frame.images["bev"])
+        Image.new("RGB", (8, 8), (40 + 5 * rec.frame.step, 40 + 5 * rec.frame.episode, 40)).save(root / rec.frame.images["bev"])
         lines.append(rec.model_dump_json() + "\n")
     text = "".join(lines)
     (root / "frames.jsonl").write_text(text, encoding="utf-8")
