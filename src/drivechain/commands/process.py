@@ -1,0 +1,42 @@
+"""``drivechain process``: process-supervision data (step candidates, ratings, hard negatives, exports)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from drivechain.commands._common import ConfigOption
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``process`` command to the CLI."""
+
+    @app.command("process")
+    def process_command(
+        config: Path | None = ConfigOption,
+        data: Path = typer.Option(..., "--data", help="Dataset folder (from 'drivechain generate')."),
+        generator: str = typer.Option("perturb", "--generator", help="'perturb' (no model) or a model spec."),
+        n: int = typer.Option(8, "--n", help="Candidates per frame and step."),
+        chains: int = typer.Option(16, "--chains", help="Whole chains per frame, for best-of-N (0: none)."),
+        temperature: float = typer.Option(0.7, "--temperature", help="Sampling temperature of a model generator."),
+        rater: str = typer.Option("plausibility", "--rater", help="'plausibility' (built in), 'oracle' or a model spec."),
+        top_k: int = typer.Option(2, "--top-k", help="Hard negatives kept per frame and step."),
+        seed: int = typer.Option(0, "--seed", help="Seed of perturbations and sampling."),
+        limit: int | None = typer.Option(None, "--limit", help="Use only the first K frames."),
+        base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible server for model specs."),
+        concurrency: int = typer.Option(16, "--concurrency", help="Model requests in flight."),
+        out: Path = typer.Option(..., "--out", help="Output folder (created)."),
+    ) -> None:
+        """Rate candidate steps (-1/0/+1) on the teacher's prefix, keep hard negatives, export PRM800K/ProcessBench/TRL."""
+        from drivechain.process.pipeline import ProcessConfig, run_process
+
+        cfg = ProcessConfig(generator=generator, n=n, chains=chains, temperature=temperature, rater=rater,
+                            top_k=top_k, seed=seed, limit=limit, base_url=base_url, concurrency=concurrency)
+        s = run_process(data, out, cfg)
+        hn = s["hard_negatives"]
+        typer.echo(
+            f"{s['frames']} frames, {s['candidates']} candidates (ratings -1/0/+1: {s['ratings']['-1']}/"
+            f"{s['ratings']['0']}/{s['ratings']['1']}), {s['chains']['count']} chains; hard negatives kept "
+            f"{hn['kept']} (rater mean {hn['kept_mean']}) vs dropped {hn['dropped']} (mean {hn['dropped_mean']}); wrote {out}"
+        )

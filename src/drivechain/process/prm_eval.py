@@ -1,0 +1,248 @@
+"""Reward-model evaluation on process data: ProcessBench first-error F1 and best-of-N selection.
+
+- First error: the rater scores every step of every ProcessBench item (each given the earlier steps);
+  the predicted first error is the first step scored below ``THRESHOLD`` (0.5), or -1 when none is.
+  acc_error = share of erroneous items (label >= 0) whose first error is found exactly; acc_correct =
+  share of correct items (label -1) predicted -1; F1 = 2 a1 a2 / (a1 + a2) (ProcessBench).
+- Best-of-N over the sampled chains of each frame (chains.jsonl), N in 1, 2, 4, 8, 16: the M chains
+  of a frame (in sampled order) are cut into floor(M / N) disjoint groups of N; in each group one chain
+  is selected and the frame's accuracy is the share of groups whose selected chain has a correct final
+  answer (plan.action rated 0 or +1); the reported figure is the mean over frames with at least N
+  chains and a scored final answer. Selectors: PRM ``product`` / ``min`` / ``last`` of the step scores,
+  ``orm`` (the rater asked once about the final answer only), ``majority`` (the most frequent final
+  answer; ties to the earliest). Score ties go to the earliest chain; a failed rating counts 0.
+  ``pass`` = a group holds a chain with a correct final answer; ``fully_correct`` = a group holds a
+  chain with no step rated -1 (where an oracle PRM must select a correct one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from drivechain.errors import DatasetError
+from drivechain.process.candidates import Candidate, Chain
+from drivechain.process.negatives import Problem, score_steps
+
+THRESHOLD = 0.5
+NS = (1, 2, 4, 8, 16)
+SELECTORS = ("product", "min", "last", "orm", "majority")
+_LINE = re.compile(r"^([A-Za-z0-9_.]+): (.*)$")
+
+
+class ScoredChain(BaseModel):
+    """A chain's labels and the rater's view of it."""
+
+    step_scores: list[float | None]
+    outcome: float | None
+    final_answer: str
+    final_correct: bool
+    fully_correct: bool
+
+
+def predicted_first_error(scores: list[float | None], threshold: float = THRESHOLD) -> int:
+    """Index of the first step scored below ``threshold`` (a failed rating counts 0), or -1."""
+    return next((i for i, s in enumerate(scores) if (s or 0.0) < threshold), -1)
+
+
+def first_error_f1(labels: list[int], predicted: list[int]) -> dict[str, Any]:
+    """ProcessBench's F1: harmonic mean of exact first-error accuracy on erroneous and on correct items."""
+    err = [(lab, p) for lab, p in zip(labels, predicted) if lab >= 0]
+    ok = [(lab, p) for lab, p in zip(labels, predicted) if lab < 0]
+    a1 = sum(lab == p for lab, p in err) / len(err) if err else None
+    a2 = sum(p < 0 for _, p in ok) / len(ok) if ok else None
+    f1 = None
+    if a1 is not None and a2 is not None:
+        f1 = 0.0 if a1 + a2 == 0 else 2 * a1 * a2 / (a1 + a2)
+    return {"f1": f1, "acc_error": a1, "acc_correct": a2, "n_error": len(err), "n_correct": len(ok)}
+
+
+def _agg(c: ScoredChain, how: str) -> float:
+    s = [x or 0.0 for x in c.step_scores]
+    if how == "product":
+        return math.prod(s)
+    if how == "min":
+        return min(s) if s else 0.0
+    if how == "last":
+        return s[-1] if s else 0.0
+    return c.outcome or 0.0
+
+
+def select(group: list[ScoredChain], how: str) -> int:
+    """Index (in ``group``) of the chain a selector picks; ties go to the earliest."""
+    if how == "majority":
+        counts = Counter(c.final_answer for c in group)
+        best = max(counts.values())
+        return next(i for i, c in enumerate(group) if counts[c.final_answer] == best)
+    scores = [_agg(c, how) for c in group]
+    return scores.index(max(scores))
+
+
+def best_of_n(frames: list[list[ScoredChain]], ns: tuple[int, ...] = NS) -> dict[str, dict[str, float | None]]:
+    """Selector -> N -> accuracy (plus ``pass`` and ``fully_correct`` ceilings); None when no frame has N chains."""
+    out: dict[str, dict[str, float | None]] = {k: {} for k in (*SELECTORS, "pass", "fully_correct")}
+    for n in ns:
+        usable = [f for f in frames if len(f) >= n]
+        for key in out:
+            if not usable:
+                out[key][str(n)] = None
+                continue
+            per_frame = []
+            for chains in usable:
+                groups = [chains[g * n:(g + 1) * n] for g in range(len(chains) // n)]
+                if key == "pass":
+                    hits = [any(c.final_correct for c in grp) for grp in groups]
+                elif key == "fully_correct":
+                    hits = [any(c.fully_correct for c in grp) for grp in groups]
+                else:
+                    hits = [grp[select(grp, key)].final_correct for grp in groups]
+                per_frame.append(sum(hits) / len(hits))
+            out[key][str(n)] = round(sum(per_frame) / len(per_frame), 6)
+    return out
+
+
+def parse_step_text(text: str) -> dict[str, str]:
+    """``qid: answer`` lines back into a dict."""
+    out = {}
+    for line in text.splitlines():
+        m = _LINE.match(line)
+        if m:
+            out[m.group(1)] = m.group(2)
+    return out
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return [json.loads(line) for line in fh if line.strip()]
+    except FileNotFoundError:
+        raise DatasetError(f"{path} does not exist; run 'drivechain process --out {path.parent}' first") from None
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"{path} is not valid JSON lines ({exc}); re-run 'drivechain process'") from None
+
+
+def load_process_dir(root: Path) -> tuple[dict[str, Problem], list[dict[str, Any]], list[Chain]]:
+    """Problems, ProcessBench items and sampled chains of a process folder."""
+    if not root.is_dir():
+        raise DatasetError(f"process folder {root} does not exist; make it with 'drivechain process'")
+    try:
+        problems = {p.frame_id: p for p in (Problem.model_validate(r) for r in _read_jsonl(root / "problems.jsonl"))}
+        chains = [Chain.model_validate({k: r[k] for k in ("frame_id", "chain_id", "source", "steps")})
+                  for r in _read_jsonl(root / "chains.jsonl")]
+        pb_path = root / "processbench.json"
+        items = json.loads(pb_path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise DatasetError(f"{exc.filename} does not exist; re-run 'drivechain process'") from None
+    except (ValueError, KeyError) as exc:
+        raise DatasetError(f"process folder {root} is broken ({str(exc)[:120]}); re-run 'drivechain process'") from None
+    if not isinstance(items, list) or any(i.get("frame_id") not in problems for i in items):
+        raise DatasetError(f"{root / 'processbench.json'} does not match problems.jsonl; re-run 'drivechain process'")
+    return problems, items, chains
+
+
+def item_steps(item: dict[str, Any]) -> list[Candidate]:
+    """A ProcessBench item's steps as candidates (the teacher's ratings kept for the oracle)."""
+    return [Candidate(frame_id=item["frame_id"], step_index=i, stage=st, answers=parse_step_text(t),
+                      source=item.get("generator", ""), rating=r)
+            for i, (t, st, r) in enumerate(zip(item["steps"], item["stages"], item["step_ratings"]))]
+
+
+async def evaluate(root: Path, rater: Any, *, threshold: float = THRESHOLD, ns: tuple[int, ...] = NS) -> dict[str, Any]:
+    """First-error F1 on processbench.json and best-of-N on chains.jsonl; the summary dict."""
+    from drivechain.process.ratings import final_correct
+
+    problems, items, chains = load_process_dir(root)
+    pb_scores = await asyncio.gather(*(score_steps(rater, problems[it["frame_id"]], item_steps(it)) for it in items))
+    labels = [int(it["label"]) for it in items]
+    preds = [predicted_first_error(s, threshold) for s in pb_scores]
+    fe = first_error_f1(labels, preds)
+
+    by_frame: dict[str, list[Chain]] = {}
+    for ch in chains:
+        if problems[ch.frame_id].final_qid is not None:
+            by_frame.setdefault(ch.frame_id, []).append(ch)
+    flat = [ch for chs in by_frame.values() for ch in chs]
+    step_scores = await asyncio.gather(*(score_steps(rater, problems[c.frame_id], c.steps) for c in flat))
+    outcomes = await asyncio.gather(*(rater.score_outcome(problems[c.frame_id], c.steps) for c in flat))
+    scored: dict[str, list[ScoredChain]] = {}
+    for c, ss, oc in zip(flat, step_scores, outcomes):
+        fq = problems[c.frame_id].final_qid
+        scored.setdefault(c.frame_id, []).append(ScoredChain(
+            step_scores=list(ss), outcome=oc, final_answer=next((s.answers[fq] for s in c.steps if fq in s.answers), ""),
+            final_correct=final_correct(c.steps, fq), fully_correct=c.first_error < 0))
+    bon = best_of_n(list(scored.values()), ns)
+    return {"rater": rater.name, "threshold": threshold, "first_error": fe, "best_of_n": bon,
+            "items": len(items), "frames": len(scored), "chains": len(flat), "rater_failures": rater.failures,
+            "step_scores": [{"frame_id": c.frame_id, "chain_id": c.chain_id, "scores": list(ss), "outcome": oc}
+                            for c, ss, oc in zip(flat, step_scores, outcomes)]}
+
+
+def table(summary: dict[str, Any]) -> str:
+    """Best-of-N accuracy as a Markdown table (rows: selectors; columns: N), first-error F1 below."""
+    bon = summary["best_of_n"]
+    ns = list(next(iter(bon.values())).keys())
+    fmt = lambda v: "-" if v is None else f"{100 * v:.1f}"  # noqa: E731
+    lines = ["| selector | " + " | ".join(f"N={n}" for n in ns) + " |", "|---" * (len(ns) + 1) + "|"]
+    for key, row in bon.items():
+        lines.append(f"| {key} | " + " | ".join(fmt(row[n]) for n in ns) + " |")
+    fe = summary["first_error"]
+    lines += ["", f"first-error F1 {fmt(fe['f1'])} (acc on erroneous {fmt(fe['acc_error'])} of {fe['n_error']}, "
+                  f"on correct {fmt(fe['acc_correct'])} of {fe['n_correct']}), threshold {summary['threshold']}"]
+    return "\n".join(lines) + "\n"
+
+
+def run_prm_eval(data: Path, out: Path, rater_spec: str, *, threshold: float = THRESHOLD, base_url: str | None = None,
+                 concurrency: int = 16) -> dict[str, Any]:
+    """Evaluate a rater on a process folder; writes summary.json, step_scores.jsonl, table.md into ``out``."""
+    from drivechain.errors import ConfigError
+    from drivechain.process.exports import write_jsonl, write_text_atomic
+    from drivechain.process.negatives import make_rater
+
+    if not 0.0 <= threshold <= 1.0:
+        raise ConfigError(f"prm-eval: --threshold {threshold} outside [0, 1]")
+    if concurrency < 1:
+        raise ConfigError("prm-eval: --concurrency must be >= 1")
+    load_process_dir(data)  # fail on a broken folder before creating anything
+    image_root = ""
+    try:
+        cfg = json.loads((data / "config.json").read_text(encoding="utf-8"))
+        if Path(cfg.get("data", "")).is_dir():
+            image_root = str(Path(cfg["data"]).resolve())
+    except (OSError, ValueError, AttributeError):
+        pass
+    out.mkdir(parents=True, exist_ok=True)
+    holder: dict[str, Any] = {}
+
+    def asker_for(model: Any) -> Any:
+        from drivechain.evaluation.runner import Asker, RunPolicy
+        from drivechain.evaluation.store import ResultStore
+
+        holder["store"] = ResultStore(out / "results.sqlite")
+        holder["model"] = model
+        return Asker(model, holder["store"], RunPolicy(concurrency=concurrency))
+
+    rater = make_rater(rater_spec, asker_for, image_root=image_root, base_url=base_url)
+
+    async def go() -> dict[str, Any]:
+        try:
+            return await evaluate(data, rater, threshold=threshold)
+        finally:
+            if "model" in holder:
+                await holder["model"].aclose()
+            if "store" in holder:
+                holder["store"].close()
+
+    summary = asyncio.run(go())
+    write_jsonl(out / "step_scores.jsonl", summary.pop("step_scores"))
+    summary["data"] = str(data)
+    summary["failure_examples"] = getattr(rater, "failure_examples", [])
+    write_text_atomic(out / "summary.json", json.dumps(summary, sort_keys=True, indent=2) + "\n")
+    write_text_atomic(out / "table.md", table(summary))
+    return summary
