@@ -130,3 +130,47 @@ def test_unknown_builtin_and_bad_seed_are_config_errors():
     with pytest.raises(ConfigError):
         make_builtin("random", "abc")
     assert asyncio.run(make_builtin("constant").aclose()) is None
+
+
+def _run_chain(model, rec, *, forced: bool) -> dict[str, float]:
+    """Per-stage mean score; upstream = teacher answers (forced) or the model's own (free-running)."""
+    from drivechain.grading.parse import parse_reply
+    from drivechain.prompts import format_value
+
+    upstream: list = []
+    means = {}
+    for stages in (("perception",), ("prediction",), ("planning", "behavior")):
+        tg = [n for n in rec.graph.nodes if n.stage in stages]
+        if not tg:
+            continue
+        req = build_request(rec, tg, image=True, upstream=list(upstream))
+        text = ask(model, req).text
+        grades = [g for g in grade_reply(text, tg) if g.scored]
+        means[stages[0]] = sum(g.score for g in grades) / max(1, len(grades))
+        if forced:
+            upstream += [(n, format_answer(n)) for n in tg if not n.ambiguous]
+        else:
+            parsed = parse_reply(text, tg)
+            upstream += [(n, format_value(n, parsed[n.qid].value)) for n in tg if not parsed[n.qid].unparsed]
+    return means
+
+
+def test_on_real_teacher_graphs_oracle_is_perfect_and_heuristic_propagates_errors(tiny_dataset):
+    from drivechain.dataset import load_dataset
+
+    ds = load_dataset(tiny_dataset)
+    records = list(ds.records())
+    oracle, heur = make_builtin("oracle"), make_builtin("heuristic")
+    types = set()
+    tf, fr = [], []
+    for rec in records:
+        for cot in (False, True):
+            req = build_request(rec, rec.graph.nodes, image=True, upstream=[], cot=cot)
+            grades = [g for g in grade_reply(ask(oracle, req).text, rec.graph.nodes) if g.scored]
+            assert all(g.score == 1.0 for g in grades), [g for g in grades if g.score < 1]
+            types |= {g.type for g in grades}
+        tf.append(_run_chain(heur, rec, forced=True).get("planning", 0.0))
+        fr.append(_run_chain(heur, rec, forced=False).get("planning", 0.0))
+    assert types >= {"choice", "boolean", "number", "objects", "ranking"}
+    assert sum(tf) > sum(fr)  # its planning rules need correct upstream answers
+    assert sum(tf) / len(tf) < 1.0

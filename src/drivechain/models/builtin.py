@@ -106,45 +106,71 @@ class Facts:
 
     def __init__(self, view: PromptView) -> None:
         self.known: dict[str, str] = {qid: ans for qid, _, ans in view.upstream}
-        self.lead_close = self._bool_like("per.lead") or False
-        self.left_free = self._bool_like("per.left_free") if "per.left_free" in self.known else None
-        self.right_free = self._bool_like("per.right_free") if "per.right_free" in self.known else None
-        cut = [k for k in self.known if k.startswith("pred.cut_in")]
-        self.cut_in = any(parse_boolean(self.known[k])[0] is True for k in cut)
+        self.left_free = self._bool("free", "left")
+        self.right_free = self._bool("free", "right")
+        self.cut_in_ids = [
+            int(k.rsplit(".v", 1)[1])
+            for k, v in self.known.items()
+            if k.startswith("pred.cut_in.v") and k.rsplit(".v", 1)[1].isdigit() and parse_boolean(v)[0] is True
+        ]
+        self.near_ids = self._ids("pred.near_ego")
+        lead = self._ids("per.lead_vehicle")
+        self.lead: int | None = lead[0] if lead else None
         ttc = parse_number(self.known.get("pred.ttc_lead", "none"))[0]
         self.ttc_short = ttc is not None and ttc < 4.0
-        dist = None
-        for k, v in self.known.items():
-            if k.startswith("per.lead") and ("dist" in k or "gap" in k):
-                dist = parse_number(v)[0]
-        if dist is not None:
-            self.lead_close = dist < 25.0
+        dist = parse_number(self.known["per.lead_distance"])[0] if "per.lead_distance" in self.known else None
+        self.lead_dist_m: float | None = dist
         self.vehicles: list[int] = []
         for ans in self.known.values():
             ids, err = parse_ids(ans, positions=False)
             if not err and ids:
                 self.vehicles += [i for i in ids if i not in self.vehicles]
 
-    def _bool_like(self, prefix: str) -> bool | None:
-        vals = [parse_boolean(v)[0] for k, v in self.known.items() if k.startswith(prefix)]
-        vals = [v for v in vals if v is not None]
-        return any(vals) if vals else None
+    def _bool(self, *words: str) -> bool | None:
+        """The yes/no upstream answer whose qid contains all these words (None when not given)."""
+        for k, v in self.known.items():
+            if all(w in k.lower() for w in words):
+                return parse_boolean(v)[0]
+        return None
+
+    def _ids(self, qid: str) -> list[int]:
+        ids, err = parse_ids(self.known.get(qid, "none"), positions=False)
+        return [] if err else list(ids)
+
+    @property
+    def lead_close(self) -> bool:
+        """A lead vehicle within 25 m (a lead with unknown distance counts as close)."""
+        if self.lead_dist_m is not None:
+            return self.lead_dist_m < 25.0
+        return self.lead is not None
 
     @property
     def danger(self) -> bool:
-        """A threat ahead: a predicted cut-in or a short time to collision."""
-        return self.cut_in or self.ttc_short
+        """A threat: a predicted cut-in or a short time to collision with the lead."""
+        return bool(self.cut_in_ids or self.ttc_short)
+
+    def dangerous(self) -> list[int]:
+        """Vehicles that matter most: cut-ins, then near ones, then a close lead."""
+        out: list[int] = []
+        lead = [self.lead] if self.lead is not None and self.lead_close else []
+        for v in [*self.cut_in_ids, *self.near_ids, *lead]:
+            if v not in out:
+                out.append(v)
+        return out
 
     def action(self) -> str:
-        """The rule-based decision: brake on danger, overtake a close lead when a side is free."""
-        if self.danger:
-            return "SLOWER"
-        if self.lead_close:
+        """Rules: a close or closing lead -> overtake on a free side, else brake; a cut-in -> brake;
+        a far lead or none -> keep, speeding up when the lead is far."""
+        if self.lead_close or self.ttc_short:
             if self.left_free:
                 return "LANE_LEFT"
             if self.right_free:
                 return "LANE_RIGHT"
             return "SLOWER"
+        if self.cut_in_ids:
+            return "SLOWER"
+        if self.lead_dist_m is not None and self.lead_dist_m > 40.0:
+            return "FASTER"
         return "IDLE"
 
 
@@ -199,10 +225,17 @@ def _heuristic_value(q: PromptQuestion, f: Facts) -> str:
         if "ttc" in qid:
             return "3 s" if f.lead_close or f.danger else "none"
         return {"s": "none", "m/s": "25 m/s", "m": "30 m"}.get(q.unit, "0")
-    if q.type in ("objects", "ranking"):
-        vs = f.vehicles[:3] if q.type == "objects" else f.vehicles
-        sep = ", " if q.type == "objects" else " > "
-        return sep.join(map(str, vs)) if vs else "none"
+    if q.type == "objects":
+        if "danger" in qid:
+            vs = f.dangerous()[:1]
+        elif qid in f.known:
+            return f.known[qid]
+        else:
+            vs = []
+        return ", ".join(map(str, vs)) if vs else "none"
+    if q.type == "ranking":
+        vs = f.dangerous() + [v for v in f.vehicles if v not in f.dangerous()]
+        return " > ".join(map(str, vs[:5])) if vs else "none"
     return {"SLOWER": "Slow down", "IDLE": "Keep lane and speed"}.get(act, f"Do {act}") + "."
 
 
