@@ -28,6 +28,8 @@ NONE_WORDS = (
 )
 _NUM = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
 _YES = {"yes", "true", "y", "yeah", "yep", "correct", "affirmative", "1"}
+_WORD_NUMBERS = {w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve".split())}
 _NO = {"no", "false", "n", "nope", "incorrect", "negative", "0"}
 
 
@@ -191,6 +193,11 @@ def parse_choice(raw: Any, options: list[str]) -> tuple[Any, str | None]:
     hits = [i for i in hits if not any(j != i and options[i].lower() in options[j].lower() and j in hits for j in hits)]
     if len(hits) == 1:
         return hits[0], None
+    # the answer is a fragment of exactly one option ("left" for "change to the left lane")
+    frag = _alnum(s)
+    inside = [i for i, o in enumerate(options) if len(frag) >= 3 and frag in _alnum(o)]
+    if not hits and len(inside) == 1:
+        return inside[0], None
     paren = set(re.findall(r"\(([A-Z])\)", s))
     if len(paren) == 1:
         return letter(paren.pop())
@@ -244,6 +251,9 @@ def parse_number(raw: Any) -> tuple[Any, str | None]:
         return None, None
     m = _NUM.search(s.replace(",", "") if re.search(r"\d,\d{3}\b", s) else s)
     if not m:
+        words = [w for w in re.findall(r"[a-z]+", s.lower()) if w in _WORD_NUMBERS]
+        if len(words) == 1:
+            return float(_WORD_NUMBERS[words[0]]), None
         if re.search(r"\b(none|no collision|n/a|never|infinite|not applicable)\b", s.lower()):
             return None, None
         return None, "no number"
@@ -276,7 +286,7 @@ def parse_ids(raw: Any, positions: bool = True) -> tuple[Any, str | None]:
         return [], None
     if isinstance(raw, bool):
         return None, "true/false where vehicles were asked"
-    if isinstance(raw, (int, float)):
+    if isinstance(raw, (int, float)) or (isinstance(raw, dict) and "x" in raw and "y" in raw):
         raw = [raw]
     items: list[Any] = []
     if isinstance(raw, (list, tuple)):
