@@ -182,7 +182,7 @@ class PerturbGenerator:
 
     name = "perturb"
 
-    def __init__(self, seed: int = 0, p_correct: float = 0.6) -> None:
+    def __init__(self, seed: int = 0, p_correct: float = 0.7) -> None:
         self.seed = seed
         self.p_correct = p_correct
 

@@ -154,21 +154,12 @@ def item_steps(item: dict[str, Any]) -> list[Candidate]:
             for i, (t, st, r) in enumerate(zip(item["steps"], item["stages"], item["step_ratings"]))]
 
 
-async def evaluate(root: Path, rater: Any, *, threshold: float = THRESHOLD, ns: tuple[int, ...] = NS) -> dict[str, Any]:
-    """First-error F1 on processbench.json and best-of-N on chains.jsonl; the summary dict."""
+async def score_chains(problems: dict[str, Problem], chains: list[Chain], rater: Any
+                       ) -> tuple[dict[str, list[ScoredChain]], list[dict[str, Any]]]:
+    """Rater step and outcome scores of the chains of frames with a scored final answer, by frame."""
     from drivechain.process.ratings import final_correct
 
-    problems, items, chains = load_process_dir(root)
-    pb_scores = await asyncio.gather(*(score_steps(rater, problems[it["frame_id"]], item_steps(it)) for it in items))
-    labels = [int(it["label"]) for it in items]
-    preds = [predicted_first_error(s, threshold) for s in pb_scores]
-    fe = first_error_f1(labels, preds)
-
-    by_frame: dict[str, list[Chain]] = {}
-    for ch in chains:
-        if problems[ch.frame_id].final_qid is not None:
-            by_frame.setdefault(ch.frame_id, []).append(ch)
-    flat = [ch for chs in by_frame.values() for ch in chs]
+    flat = [c for c in chains if problems[c.frame_id].final_qid is not None]
     step_scores = await asyncio.gather(*(score_steps(rater, problems[c.frame_id], c.steps) for c in flat))
     outcomes = await asyncio.gather(*(rater.score_outcome(problems[c.frame_id], c.steps) for c in flat))
     scored: dict[str, list[ScoredChain]] = {}
@@ -177,11 +168,24 @@ async def evaluate(root: Path, rater: Any, *, threshold: float = THRESHOLD, ns: 
         scored.setdefault(c.frame_id, []).append(ScoredChain(
             step_scores=list(ss), outcome=oc, final_answer=next((s.answers[fq] for s in c.steps if fq in s.answers), ""),
             final_correct=final_correct(c.steps, fq), fully_correct=c.first_error < 0))
+    rows = [{"frame_id": c.frame_id, "chain_id": c.chain_id, "scores": list(ss), "outcome": oc}
+            for c, ss, oc in zip(flat, step_scores, outcomes)]
+    return scored, rows
+
+
+async def evaluate(root: Path, rater: Any, *, threshold: float = THRESHOLD, ns: tuple[int, ...] = NS) -> dict[str, Any]:
+    """First-error F1 on processbench.json and best-of-N on chains.jsonl; the summary dict."""
+    problems, items, chains = load_process_dir(root)
+    pb_scores = await asyncio.gather(*(score_steps(rater, problems[it["frame_id"]], item_steps(it)) for it in items))
+    labels = [int(it["label"]) for it in items]
+    preds = [predicted_first_error(s, threshold) for s in pb_scores]
+    fe = first_error_f1(labels, preds)
+
+    scored, rows = await score_chains(problems, chains, rater)
     bon = best_of_n(list(scored.values()), ns)
     return {"rater": rater.name, "threshold": threshold, "first_error": fe, "best_of_n": bon,
-            "items": len(items), "frames": len(scored), "chains": len(flat), "rater_failures": rater.failures,
-            "step_scores": [{"frame_id": c.frame_id, "chain_id": c.chain_id, "scores": list(ss), "outcome": oc}
-                            for c, ss, oc in zip(flat, step_scores, outcomes)]}
+            "items": len(items), "frames": len(scored), "chains": len(rows), "rater_failures": rater.failures,
+            "step_scores": rows}
 
 
 def table(summary: dict[str, Any]) -> str:
