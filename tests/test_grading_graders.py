@@ -94,3 +94,17 @@ def test_unparsed_ambiguous_and_text_statuses():
     txt = grade(qa("x.t", "behavior", TextAnswer(references=["a"])), Parsed(qid="x.t", value="a"))
     assert txt.status == "language" and not txt.scored
     assert (un.family, un.stage, un.type) == ("x.y", "perception", "boolean")
+
+
+def test_hand_made_values_of_the_wrong_shape_are_unparsed_not_crashes():
+    bad = [
+        (ChoiceAnswer(options=ACTIONS, acceptable=[1], preferred=1), 9),
+        (ChoiceAnswer(options=ACTIONS, acceptable=[1], preferred=1), True),
+        (BooleanAnswer(value=True), "yes"),
+        (NumberAnswer(value=1.0, unit="m"), float("nan")),
+        (ObjectsAnswer(ids=[3]), "3"),
+        (RankingAnswer(ids=[3]), [(1.0, 2.0)]),
+    ]
+    for answer, value in bad:
+        got = g(answer, value)
+        assert got.status == "unparsed" and got.score == 0.0, (answer, value)

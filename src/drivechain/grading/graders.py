@@ -101,6 +101,27 @@ def ndcg(pred: list[int], truth: list[int]) -> float:
     return dcg / idcg
 
 
+def _value_problem(qa: QA, v: Any) -> str | None:
+    """Why a parsed value (possibly made by hand, e.g. a perturbation) does not fit the type, or None."""
+    a = qa.answer
+    if isinstance(a, ChoiceAnswer):
+        ok = isinstance(v, int) and not isinstance(v, bool) and 0 <= v < len(a.options)
+        return None if ok else f"option index {v!r} outside 0-{len(a.options) - 1}"
+    if isinstance(a, BooleanAnswer):
+        return None if isinstance(v, bool) else f"{v!r} is not yes/no"
+    if isinstance(a, NumberAnswer):
+        ok = v is None or (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
+        return None if ok else f"{v!r} is not a finite number or none"
+    if isinstance(a, (ObjectsAnswer, RankingAnswer)):
+        if not isinstance(v, (list, tuple)):
+            return f"{v!r} is not a list of vehicles"
+        for x in v:
+            pos = isinstance(a, ObjectsAnswer) and isinstance(x, tuple) and len(x) == 2
+            if not (pos or (isinstance(x, int) and not isinstance(x, bool))):
+                return f"{x!r} is not a vehicle number" + (" or position" if isinstance(a, ObjectsAnswer) else "")
+    return None
+
+
 def grade(qa: QA, parsed: Parsed) -> Grade:
     """Grade one parsed answer against its QA node."""
     base = {"qid": qa.qid, "family": qa.family, "stage": qa.stage, "type": qa.answer.type}
@@ -113,6 +134,9 @@ def grade(qa: QA, parsed: Parsed) -> Grade:
     if parsed.unparsed is not None:
         return Grade(**base, score=0.0, status="unparsed", detail=parsed.unparsed)
     a, v = qa.answer, parsed.value
+    problem = _value_problem(qa, v)
+    if problem:
+        return Grade(**base, score=0.0, status="unparsed", detail=problem)
     if isinstance(a, ChoiceAnswer):
         ok = v in a.acceptable
         unsafe = a.safe is not None and v not in a.safe
