@@ -1,0 +1,32 @@
+"""Closed loop against a loopback OpenAI-compatible server: garbage and faults fall back, counted."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from drivechain.closedloop.loop import LoopConfig, RunOptions, run_closedloop
+from tests.fakeserver import FakeServer, count_images
+
+
+def test_garbage_replies_and_failed_requests_fall_back_and_are_counted(tmp_path: Path) -> None:
+    seen_images: list[int] = []
+
+    def reply(messages: list[dict]) -> str:
+        seen_images.append(count_images(messages))
+        # alternately prose without an answer and a JSON object naming an option that does not exist
+        return "I think the road looks nice." if len(seen_images) % 2 else json.dumps({"plan.action": "Z"})
+
+    # request 2 fails for good (400 is not retried); the others answer garbage
+    with FakeServer(reply=reply, faults={2: "400"}) as srv:
+        cfg = LoopConfig(model="openai:garbage", base_url=srv.base_url, scenarios=["merge"], episodes=1,
+                         max_steps=4, seed=5, teacher_baseline=False, replay=False, fallback="SLOWER")
+        summary = run_closedloop(cfg, tmp_path / "run", RunOptions(workers=1, concurrency=2, retries=0, progress=False))
+        requests_seen = srv.count
+    assert summary["episodes"] == 1 and summary["errors"] == []
+    steps = [json.loads(line) for line in (tmp_path / "run" / "steps/model/merge/0000.jsonl").read_text().splitlines()]
+    assert len(steps) == 4 and requests_seen == 4 and all(n == 1 for n in seen_images)
+    assert all(s["fallback"] and s["action"] == "SLOWER" and s["model_action"] is None for s in steps)
+    assert sum(1 for s in steps if s["failure"].startswith("request failed")) == 1
+    assert summary["failures"] == {"requests": 1, "fallback_actions": 4, "episodes": 0}
+    assert summary["teacher_agreement"] == 0.0 and summary["qa"]["planning"] == 0.0
