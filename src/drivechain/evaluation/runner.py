@@ -96,7 +96,7 @@ class Asker:
         self.stats = AskStats()
         self._sem = asyncio.Semaphore(max(1, policy.concurrency))
         self._inflight: dict[str, asyncio.Future[Outcome]] = {}
-        self._on_outcome = on_outcome
+        self.on_outcome = on_outcome
         self._rng = rng or random.Random()
 
     async def ask(self, request: Request) -> Outcome:
@@ -120,6 +120,9 @@ class Asker:
             out = await self._fetch(key, request)
             fut.set_result(out)
             return out
+        except asyncio.CancelledError:
+            fut.cancel()
+            raise
         except BaseException as exc:
             fut.set_exception(exc)
             fut.exception()  # mark retrieved: waiters get it, nobody else logs it
@@ -169,8 +172,8 @@ class Asker:
         self.stats.done += 1
         self.stats.failed += 0 if out.ok else 1
         self.stats.cached += 1 if out.cached else 0
-        if self._on_outcome is not None:
-            self._on_outcome(out)
+        if self.on_outcome is not None:
+            self.on_outcome(out)
 
 
 FrameJob = Callable[[Asker], Awaitable[list[dict[str, Any]]]]
@@ -222,31 +225,38 @@ async def run_jobs(
     rewritten in deterministic job order at the end, so a resumed run writes the same bytes.
     """
     jobs = list(jobs)
-    results: list[list[dict[str, Any]] | None] = [None] * len(jobs)
+    results: list[tuple[list[dict[str, Any]], str]] = [([], "")] * len(jobs)
     tmp = scores_path.with_suffix(".jsonl.tmp")
     with open(scores_path, "w", encoding="utf-8") as stream, _Progress(total_requests, progress) as bar:
-        prev = asker._on_outcome
+        prev = asker.on_outcome
 
         def on_outcome(out: Outcome) -> None:
             if prev is not None:
                 prev(out)
             bar.update(asker.stats)
 
-        asker._on_outcome = on_outcome
+        asker.on_outcome = on_outcome
+        # Bounded frame jobs: requests are built when a job starts, so a big dataset is not held
+        # in memory as prompts all at once; enough jobs to keep every request slot busy.
+        job_slots = asyncio.Semaphore(max(32, 4 * asker.policy.concurrency))
 
         async def one(i: int, job: FrameJob) -> None:
-            rows = await job(asker)
-            results[i] = rows
-            stream.write("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+            async with job_slots:
+                rows = await job(asker)
+            text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
+            results[i] = (rows, text)
+            stream.write(text)
             stream.flush()
 
-        await asyncio.gather(*(one(i, job) for i, job in enumerate(jobs)))
+        try:
+            await asyncio.gather(*(one(i, job) for i, job in enumerate(jobs)))
+        finally:
+            asker.on_outcome = prev
         bar.update(asker.stats)
-        asker._on_outcome = prev
-    rows_all = [r for rows in results if rows for r in rows]
     with open(tmp, "w", encoding="utf-8") as fh:
-        fh.writelines(json.dumps(r, sort_keys=True) + "\n" for r in rows_all)
+        fh.writelines(text for _, text in results)
     tmp.replace(scores_path)
+    rows_all = [r for rows, _ in results for r in rows]
     return rows_all
 
 
@@ -296,5 +306,6 @@ async def evaluate(
     )
     # What this invocation did (differs between a resumed and an uninterrupted run; scores do not).
     summary["this_run"] = {"calls": asker.stats.calls, "from_store": asker.stats.cached}
+    summary["protocols"] = list(protocols)
     write_json_atomic(out_dir / "summary.json", summary)
     return summary
