@@ -161,3 +161,14 @@ def test_random_near_chance_heuristic_between_with_propagation(tmp_path):
     assert s_heur["propagation"]["perception"] == 0.0  # free Per is V->Per itself
     # the free chain's Per request is the V->Per request: asked once
     assert s_heur["requests"] == s_heur["this_run"]["calls"]
+
+
+def test_heuristic_sits_between_random_and_oracle_on_the_generated_dataset(tiny_dataset, tmp_path):
+    ds = load_dataset(tiny_dataset)
+    records = list(ds.records())
+    s_rand = run(records, load_model("random:1"), tmp_path / "rand", str(ds.root))
+    s_heur = run(records, load_model("heuristic"), tmp_path / "heur", str(ds.root))
+    assert s_rand["overall"] < s_heur["overall"] < 1.0
+    assert any(v not in (None, 0.0) for v in s_heur["propagation"].values())
+    lo, hi = s_heur["ci95"]["overall"]
+    assert lo <= s_heur["overall"] <= hi and lo < hi

@@ -184,3 +184,20 @@ def test_bad_input_is_one_line_exit_2_and_no_run_folder(scripted, tmp_path, case
     assert "Traceback" not in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1 and res.stderr.startswith("error:")
     assert not out.exists()
+
+
+def test_config_file_fills_options_and_config_json_records_them(scripted, tmp_path):
+    data, _ = scripted
+    cfg = tmp_path / "eval.toml"
+    cfg.write_text('[eval]\nprotocol = "free"\nlimit = 2\nimage = "with"\n')
+    out = tmp_path / "run"
+    res = subprocess.run([sys.executable, "-m", "drivechain.cli", "eval", "--config", str(cfg), "--data", str(data),
+                          "--model", "oracle", "--out", str(out), "--no-progress"],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    config = json.loads((out / "config.json").read_text())
+    assert (config["protocol"], config["limit"], config["image"], config["frames"]) == ("free", 2, "with", 2)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["protocols"] == ["free"] and summary["frames"] == 2
+    assert summary["free_running"]["planning"] == 1.0 and summary["overall"] is None  # no teacher-forced links
+    assert "overall" in res.stdout  # the closing table
