@@ -177,7 +177,7 @@ def test_cli_bad_input_is_one_line_exit_2(args, tiny_dataset, tmp_path):
     res = _cli(*args)
     assert res.returncode == 2, (res.stdout, res.stderr)
     assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
-    assert not (tmp_path / "r" / "summary.json").exists()
+    assert not (tmp_path / "r").exists() and not (tmp_path / "o").exists()
 
 
 def test_model_generator_oracle_round_trip_and_random_samples(tiny_dataset, tmp_path):

@@ -71,7 +71,7 @@ def hand_record() -> FrameRecord:
 
 BRIEF_KINDS = {
     "missed_object_lead", "invented_object_lead", "wrong_object_lead", "missed_object", "invented_object",
-    "wrong_lane", "distance_beyond_tolerance", "distance_in_grey_band", "wrong_intent", "wrong_motion",
+    "wrong_lane", "distance_beyond_tolerance", "distance_just_beyond_tolerance", "wrong_intent", "wrong_motion",
     "wrong_crossing_order", "unsafe_action", "dominated_action", "acceptable_not_preferred",
     "reason_wrong_object", "wrong_most_important", "tail_reordered", "band_flip", "invented_value",
     "wrong_count", "wrong_safety", "wrong_behavior", "missed_object_danger", "invented_object_danger",
@@ -137,7 +137,7 @@ def test_rating_rules_grey_bands_and_unparsed():
     per = teacher_step(record, 0)
     cases = {
         "11.9 m": 1,    # inside tolerance (2 m)
-        "13 m": 0,      # 1.5x tolerance: partial credit
+        "13 m": -1,     # 1.5x tolerance: partial credit from the grader, still beyond tolerance
         "14.1 m": -1,   # beyond 2x tolerance
         "none": -1,     # none for a value
         "far away": -1,  # unparsed
@@ -152,7 +152,7 @@ def test_rating_rules_grey_bands_and_unparsed():
     plan = teacher_step(record, 2)
     assert step_rating(grade_answers(record, "planning", {**plan.answers, "plan.action": "A"})) == 0
     assert step_rating(grade_answers(record, "planning", {**plan.answers, "plan.action": "E"})) == -1  # dominated
-    assert step_rating(grade_answers(record, "planning", {**plan.answers, "plan.importance": "1 > 3 > 2"})) == 0
+    assert step_rating(grade_answers(record, "planning", {**plan.answers, "plan.importance": "1 > 3 > 2"})) == -1
     assert step_rating(grade_answers(record, "planning", {**plan.answers, "plan.importance": "2 > 1 > 3"})) == -1
     reason = {**plan.answers, "plan.danger_reason": "vehicle 2 ahead is slower than the ego"}
     assert step_rating(grade_answers(record, "planning", reason)) == -1

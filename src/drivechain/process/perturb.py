@@ -9,14 +9,14 @@ flipped yes/no or a wrong option, see ``_SEMANTIC``):
 - boolean: ``wrong_lane`` (free/occupied lane), ``wrong_intent`` (cut-in), ``wrong_safety``
   (plan.safe.*), ``missed_object`` / ``invented_object`` ("is there a vehicle ...") ... (-1);
   ``band_flip`` (0) when the frame is inside the rule's band;
-- number: ``<quantity>_beyond_tolerance`` at 3x tolerance (-1), ``<quantity>_in_grey_band`` at 1.5x
-  (0), ``missing_value`` ("none" for a distance or time, -1), ``invented_value`` (a value for "none",
+- number: ``<quantity>_beyond_tolerance`` at 3x tolerance (-1), ``<quantity>_just_beyond_tolerance``
+  at 1.5x (-1: partial credit from the grader, still an error, a harder negative), ``missing_value`` ("none" for a distance or time, -1), ``invented_value`` (a value for "none",
   -1); an exact number (no tolerance) is one off: ``wrong_lane`` (lane index, lane count) or
   ``wrong_count``;
 - choice: ``unsafe_action`` (outside the safe set), ``dominated_action`` (safe, not acceptable),
   ``acceptable_not_preferred`` (0); other choices ``wrong_motion`` / ``wrong_crossing_order`` /
   ``wrong_behavior`` ... (-1) and ``acceptable_not_preferred`` (0);
-- ranking: ``wrong_most_important`` (first two swapped, -1), ``tail_reordered`` (last two, 0);
+- ranking: ``wrong_most_important`` (first two swapped), ``tail_reordered`` (last two) (-1);
 - text: ``reason_wrong_object`` (the reason names another vehicle, -1).
 Chains for best-of-N are composed step by step: the teacher's step with probability ``p_correct``,
 else one perturbation of it (errors are independent across steps: documented limitation).
@@ -114,7 +114,7 @@ def perturbations(record: FrameRecord, qa: QA) -> list[Perturbation]:
                 # away from zero: keeps the sign, so a distance never turns negative
                 sign = 1.0 if a.value >= 0 else -1.0
                 out.append(Perturbation(q, f"{name}_beyond_tolerance", a.value + sign * 3.0 * tol, -1))
-                out.append(Perturbation(q, f"{name}_in_grey_band", a.value + sign * 1.5 * tol, 0))
+                out.append(Perturbation(q, f"{name}_just_beyond_tolerance", a.value + sign * 1.5 * tol, -1))
             if a.unit in ("m", "s"):  # a distance or time "none" is a plausible slip; a count "none" is not
                 out.append(Perturbation(q, "missing_value", None, -1))
     elif isinstance(a, ChoiceAnswer):
@@ -132,7 +132,7 @@ def perturbations(record: FrameRecord, qa: QA) -> list[Perturbation]:
         if len(ids) >= 2:
             out.append(Perturbation(q, "wrong_most_important", [ids[1], ids[0], *ids[2:]], -1))
         if len(ids) >= 3:
-            out.append(Perturbation(q, "tail_reordered", [*ids[:-2], ids[-1], ids[-2]], 0))
+            out.append(Perturbation(q, "tail_reordered", [*ids[:-2], ids[-1], ids[-2]], -1))
     elif isinstance(a, TextAnswer) and a.references:
         ref = a.references[0]
         named = sorted(mentioned_vehicles(ref))

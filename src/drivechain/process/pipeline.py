@@ -140,7 +140,6 @@ async def run_process_async(data: Path, out: Path, cfg: ProcessConfig) -> dict[s
         records = records[: cfg.limit]
     if not records:
         raise ConfigError(f"process: dataset {data} has no frames")
-    out.mkdir(parents=True, exist_ok=True)
     store = None
 
     def asker_for(model: Any) -> Any:
@@ -149,6 +148,7 @@ async def run_process_async(data: Path, out: Path, cfg: ProcessConfig) -> dict[s
         from drivechain.evaluation.store import ResultStore
 
         if store is None:
+            out.mkdir(parents=True, exist_ok=True)
             store = ResultStore(out / "results.sqlite")
         return Asker(model, store, RunPolicy(concurrency=cfg.concurrency))
 
@@ -175,6 +175,7 @@ async def run_process_async(data: Path, out: Path, cfg: ProcessConfig) -> dict[s
     teacher = {r.problem.frame_id: r.teacher for r in results}
     kept = {r.problem.frame_id: [[c for c in step if c.kept] for step in r.candidates] for r in results}
     chains = [ch for r in results for ch in r.chains]
+    out.mkdir(parents=True, exist_ok=True)
     files = write_exports(out, problems, teacher, kept, chains, gen.name)
     write_jsonl(out / "candidates.jsonl", [{**c.model_dump(), "text": c.text} for r in results
                                            for step in r.candidates for c in step])

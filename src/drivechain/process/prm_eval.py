@@ -221,13 +221,13 @@ def run_prm_eval(data: Path, out: Path, rater_spec: str, *, threshold: float = T
             image_root = str(Path(cfg["data"]).resolve())
     except (OSError, ValueError, AttributeError):
         pass
-    out.mkdir(parents=True, exist_ok=True)
     holder: dict[str, Any] = {}
 
     def asker_for(model: Any) -> Any:
         from drivechain.evaluation.runner import Asker, RunPolicy
         from drivechain.evaluation.store import ResultStore
 
+        out.mkdir(parents=True, exist_ok=True)
         holder["store"] = ResultStore(out / "results.sqlite")
         holder["model"] = model
         return Asker(model, holder["store"], RunPolicy(concurrency=concurrency))
@@ -244,6 +244,7 @@ def run_prm_eval(data: Path, out: Path, rater_spec: str, *, threshold: float = T
                 holder["store"].close()
 
     summary = asyncio.run(go())
+    out.mkdir(parents=True, exist_ok=True)
     write_jsonl(out / "step_scores.jsonl", summary.pop("step_scores"))
     summary["data"] = str(data)
     summary["failure_examples"] = getattr(rater, "failure_examples", [])

@@ -4,14 +4,17 @@ Per question (``question_rating``), from the typed grade of the step's own text:
 - choice: +1 preferred option; 0 acceptable but not preferred (grey band); -1 not acceptable or unsafe;
 - boolean: +1 the teacher's value; 0 the other value when the frame sits in the rule's band
   (``accept_both``); -1 otherwise;
-- number: +1 within tolerance (grader score 1); 0 partial credit, i.e. beyond tolerance but within 2x
-  it (0 < score < 1); -1 beyond 2x tolerance, or "none" against a value (and the reverse);
+- number: +1 within tolerance (grader score 1); -1 beyond it, partial credit included (the grader's
+  linear decay between 1x and 2x tolerance is a score, not a grey band), and "none" against a value
+  (and the reverse);
 - objects: +1 the exact set (F1 1); -1 any missed or invented object (F1 < 1);
-- ranking: +1 the exact order; 0 same most important object, rest reordered; -1 another first;
+- ranking: +1 the exact order (NDCG 1); -1 otherwise;
 - text: the vehicles it names ("vehicle N") must be those the teacher's reference names; +1 if so
   (or if the reference names none), -1 otherwise; the wording itself is not rated;
 - unparsed: -1; ambiguous nodes are not in a step at all.
-A step's rating is the minimum over its questions (+1 for a step with no questions).
+A step's rating is the minimum over its questions (+1 for a step with no questions). This agrees with
+``grading.cot.step_rating`` except that there a band boolean answered with the teacher's own value is
+0 (here +1, so the teacher's own step is always +1) and text answers are not rated.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import json
 import re
 
 from drivechain.process.candidates import Candidate, QuestionGrade, step_targets
-from drivechain.schema import QA, BooleanAnswer, ChoiceAnswer, FrameRecord, RankingAnswer, TextAnswer
+from drivechain.schema import QA, BooleanAnswer, ChoiceAnswer, FrameRecord, TextAnswer
 
 _VEHICLE = re.compile(r"\bvehicles?\s+#?(\d+)", re.IGNORECASE)
 _FULL = 1.0 - 1e-9
@@ -49,14 +52,7 @@ def question_rating(qa: QA, value: object, status: str, score: float, unsafe: bo
         if bool(value) == a.value:
             return 1
         return 0 if a.accept_both else -1
-    if isinstance(a, RankingAnswer):
-        if score >= _FULL:
-            return 1
-        got = list(value or [])
-        return 0 if a.ids and got and got[0] == a.ids[0] and set(got) == set(a.ids) else -1
-    if score >= _FULL:
-        return 1
-    return 0 if (a.type == "number" and score > 0.0) else -1
+    return 1 if score >= _FULL else -1
 
 
 def grade_answers(record: FrameRecord, stage: str, answers: dict[str, str]) -> list[QuestionGrade]:
