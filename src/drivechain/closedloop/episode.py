@@ -51,6 +51,7 @@ class SimConfig:
     replay: bool = True
     replay_width_px: int = 320
     replay_colors: int = 32
+    warm_scenarios: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------------- goals (privileged)

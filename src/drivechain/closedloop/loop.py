@@ -15,6 +15,7 @@ import asyncio
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -275,7 +276,9 @@ def _cost(reqs: list[dict[str, Any]]) -> float | None:
 # ---------------------------------------------------------------------- the run
 
 
-async def _run_pending(cfg: LoopConfig, opts: RunOptions, out: Path, pending: list[EpisodeSpec]) -> list[str]:
+async def _run_pending(
+    cfg: LoopConfig, opts: RunOptions, out: Path, pending: list[EpisodeSpec], timing: dict[str, float]
+) -> list[str]:
     from drivechain.closedloop.workers import WorkerPool
     from drivechain.evaluation.runner import Asker, RunPolicy
     from drivechain.evaluation.store import ResultStore
@@ -291,9 +294,14 @@ async def _run_pending(cfg: LoopConfig, opts: RunOptions, out: Path, pending: li
     sim_cfg = SimConfig(
         run_dir=str(out), source=cfg.source, max_steps=cfg.max_steps, horizon_s=cfg.horizon_s,
         image_size=cfg.image_size, replay=cfg.replay,
+        warm_scenarios=tuple(dict.fromkeys(s.scenario for s in pending)),
     )
+    t0 = time.perf_counter()
     pool = WorkerPool(min(opts.workers, len(pending)), sim_cfg)
     try:
+        await pool.wait_ready()
+        t1 = time.perf_counter()
+        timing["startup_s"] = round(t1 - t0, 4)
         policy = RunPolicy(concurrency=opts.concurrency, timeout_s=opts.timeout_s, retries=opts.retries)
         asker = Asker(model, store, policy) if model is not None else None
         runner = _Runner(cfg, opts, out, pool, asker, prices)
@@ -307,6 +315,7 @@ async def _run_pending(cfg: LoopConfig, opts: RunOptions, out: Path, pending: li
         with _progress(len(pending), opts.progress) as bar:
             runner.bar = bar
             await asyncio.gather(*(one(s) for s in pending))
+        timing["episodes_s"] = round(time.perf_counter() - t1, 4)
         return runner.errors
     finally:
         pool.close()
@@ -346,9 +355,10 @@ def run_closedloop(cfg: LoopConfig, out: Path, opts: RunOptions | None = None) -
     specs = cfg.specs()
     done = load_done(out, specs)
     pending = [s for s in specs if s.key not in done]
-    errors = asyncio.run(_run_pending(cfg, opts, out, pending))
+    timing: dict[str, float] = {}
+    errors = asyncio.run(_run_pending(cfg, opts, out, pending, timing))
     done = load_done(out, specs)
-    summary = summarize(cfg, out, specs, done, errors)
+    summary = summarize(cfg, out, specs, done, errors, timing, [s.key for s in pending])
     if cfg.record:
         write_record_dataset(cfg, out, [s for s in specs if s.driver == "model" and s.key in done])
     return summary
@@ -358,7 +368,13 @@ def run_closedloop(cfg: LoopConfig, out: Path, opts: RunOptions | None = None) -
 
 
 def summarize(
-    cfg: LoopConfig, out: Path, specs: list[EpisodeSpec], done: dict[str, dict[str, Any]], errors: list[str]
+    cfg: LoopConfig,
+    out: Path,
+    specs: list[EpisodeSpec],
+    done: dict[str, dict[str, Any]],
+    errors: list[str],
+    timing: dict[str, float] | None = None,
+    ran: list[str] | None = None,
 ) -> dict[str, Any]:
     """episodes.jsonl and summary.json from the completion records."""
     rows = []
@@ -407,9 +423,28 @@ def summarize(
         "abilities": ability_breakdown(rows),
         "teacher": aggregate(teacher_rows) if teacher_rows else None,
         "errors": errors,
+        "timing": _timing(done, timing or {}, ran or []),
     }
     _write_json(out / SUMMARY, summary)
     return summary
+
+
+def _timing(done: dict[str, dict[str, Any]], timing: dict[str, float], ran: list[str]) -> dict[str, Any]:
+    """Where this invocation's time went: start-up, episodes wall time, simulator parts summed."""
+    rows = [done[k] for k in ran if k in done]
+    parts: dict[str, float] = {}
+    for row in rows:
+        for part, sec in row["seconds"].items():
+            parts[part] = round(parts.get(part, 0.0) + sec, 4)
+    steps = sum(r["metrics"]["steps"] for r in rows)
+    wall = timing.get("episodes_s")
+    return {
+        **timing,
+        "episodes_run": len(rows),
+        "steps_run": steps,
+        "steps_per_s": round(steps / wall, 4) if wall else None,
+        "worker_seconds": parts,
+    }
 
 
 def write_record_dataset(cfg: LoopConfig, out: Path, specs: list[EpisodeSpec]) -> None:

@@ -21,6 +21,10 @@ from drivechain.closedloop.episode import EpisodeSim, EpisodeSpec, SimConfig
 from drivechain.errors import DrivechainError
 
 
+READY = -1  # call id of a worker's start-up message
+LIVENESS_S = 2.0  # how often a waiting call checks that its worker is still alive
+
+
 class WorkerError(DrivechainError):
     """A call failed inside a worker (its traceback's last lines are in the message)."""
 
@@ -29,6 +33,17 @@ def _worker_main(index: int, inbox: Any, outbox: Any, cfg_dict: dict[str, Any]) 
     cfg = SimConfig(**cfg_dict)
     sims: dict[str, EpisodeSim] = {}
     free: dict[str, list[Any]] = {}  # scenario -> idle sources, reused across episodes
+    try:
+        from drivechain.sources.base import make_source
+
+        for scenario in cfg.warm_scenarios:  # build the simulators before the clock of the run starts
+            free.setdefault(scenario, []).append(
+                make_source(cfg.source, scenario, image_size=cfg.image_size, horizon_s=cfg.horizon_s)
+            )
+        outbox.put((READY, True, index))
+    except Exception as exc:
+        outbox.put((READY, False, f"worker {index}: {type(exc).__name__}: {exc}"))
+        return
     while True:
         msg = inbox.get()
         if msg is None:
@@ -89,9 +104,22 @@ class WorkerPool:
         self._ids = itertools.count()
         self._pending: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Future[Any]]] = {}
         self._lock = threading.Lock()
+        self.size = n
+        self._ready = 0
+        self._ready_error: str | None = None
+        self._ready_event = threading.Event()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
-        self.size = n
+
+    async def wait_ready(self) -> None:
+        """Wait until every worker has built its simulators (WorkerError if one could not)."""
+        while not self._ready_event.is_set():
+            await asyncio.sleep(0.02)
+            dead = [i for i, p in enumerate(self._procs) if not p.is_alive()]
+            if dead and not self._ready_event.is_set():
+                raise WorkerError(f"worker {dead[0]} died while starting (exit code {self._procs[dead[0]].exitcode})")
+        if self._ready_error:
+            raise WorkerError(self._ready_error)
 
     def _read(self) -> None:
         while True:
@@ -99,8 +127,18 @@ class WorkerPool:
             if msg is None:
                 return
             call_id, ok, result = msg
+            if call_id == READY:
+                self._ready += 1
+                if not ok:
+                    self._ready_error = str(result)
+                if self._ready == self.size or not ok:
+                    self._ready_event.set()
+                continue
             with self._lock:
-                loop, fut = self._pending.pop(call_id)
+                entry = self._pending.pop(call_id, None)
+            if entry is None:
+                continue
+            loop, fut = entry
             loop.call_soon_threadsafe(_settle, fut, ok, result)
 
     async def call(self, worker: int, op: str, key: str, payload: Any = None) -> Any:
@@ -111,7 +149,15 @@ class WorkerPool:
         with self._lock:
             self._pending[call_id] = (loop, fut)
         self._inboxes[worker].put((call_id, op, key, payload))
-        return await fut
+        while True:
+            try:
+                return await asyncio.wait_for(asyncio.shield(fut), LIVENESS_S)
+            except asyncio.TimeoutError:
+                proc = self._procs[worker]
+                if not proc.is_alive():  # killed or crashed: its calls would never be answered
+                    with self._lock:
+                        self._pending.pop(call_id, None)
+                    raise WorkerError(f"worker {worker} died (exit code {proc.exitcode}) during '{op}'") from None
 
     def close(self) -> None:
         """Stop the workers and the reader thread."""
