@@ -111,7 +111,7 @@ def _closedloop_section(runs: list[Run], out: Path) -> list[dict[str, Any]]:
         keys = [key for key in ("scenario", "episode", "seed", "driving_score", "route_completion",
                                 "collision", "at_fault_collision", "efficiency", "teacher_agreement",
                                 "unsafe_action_rate", "steps", "failures") if any(key in e for e in episodes)]
-        sections.append({"model": run.model, "summary": run.summary, "episodes": episodes, "keys": keys,
+        sections.append({"model": run.model, "summary": run.summary, "episodes": episodes, "cols": keys,
                          "gifs": gifs})
     return sections
 
@@ -137,7 +137,8 @@ def build_report(run_dirs: list[Path], out: Path, frames: int = 12) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     board = leaderboard(runs)
     per_model = []
-    for i, run in enumerate(r for r in runs if r.kind == "eval"):
+    evals = sorted((r for r in runs if r.kind == "eval"), key=lambda r: -(r.summary.get("overall") or 0.0))
+    for i, run in enumerate(evals):
         s = run.summary
         per_model.append({
             "model": run.model,

@@ -23,9 +23,9 @@ class Run:
 
     @property
     def model(self) -> str:
-        """The model (or generator/rater) the run is about."""
+        """The model spec the user gave (or the rater/generator), so runs of one model line up."""
         for key in ("model", "rater", "generator"):
-            value = self.summary.get(key) or self.config.get(key)
+            value = self.config.get(key) or self.summary.get(key)
             if value:
                 return str(value)
         return self.path.name
