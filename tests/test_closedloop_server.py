@@ -30,3 +30,15 @@ def test_garbage_replies_and_failed_requests_fall_back_and_are_counted(tmp_path:
     assert sum(1 for s in steps if s["failure"].startswith("request failed")) == 1
     assert summary["failures"] == {"requests": 1, "fallback_actions": 4, "episodes": 0}
     assert summary["teacher_agreement"] == 0.0 and summary["qa"]["planning"] == 0.0
+
+
+def test_chain_mode_asks_each_stage_on_the_models_own_answers(tmp_path: Path) -> None:
+    cfg = LoopConfig(model="oracle", scenarios=["merge"], episodes=1, max_steps=3, seed=5, ask="chain",
+                     teacher_baseline=False, replay=False)
+    summary = run_closedloop(cfg, tmp_path / "run", RunOptions(workers=1, concurrency=2, progress=False))
+    steps = [json.loads(line) for line in (tmp_path / "run" / "steps/model/merge/0000.jsonl").read_text().splitlines()]
+    assert [r["stage"] for r in steps[0]["requests"]] == ["perception", "prediction", "planning+behavior"]
+    assert summary["requests"] == 3 * len(steps)
+    assert set(summary["qa"]) >= {"perception", "prediction", "planning"}
+    assert all(score == 1.0 for score in summary["qa"].values())
+    assert summary["teacher_agreement"] == 1.0
