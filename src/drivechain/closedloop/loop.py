@@ -37,6 +37,7 @@ STEPS_DIR = "steps"
 RECORD_DIR = "record"
 DATASET_DIR = "dataset"
 DRIVERS = ("model", "teacher")
+META_ACTIONS = ("LANE_LEFT", "IDLE", "LANE_RIGHT", "FASTER", "SLOWER")
 
 
 class LoopConfig(BaseModel):
@@ -70,6 +71,13 @@ class LoopConfig(BaseModel):
             raise ValueError("at least one scenario is needed")
         for name in value:
             get_scenario(name)
+        return value
+
+    @field_validator("fallback")
+    @classmethod
+    def _action(cls, value: str) -> str:
+        if value not in META_ACTIONS:
+            raise ValueError(f"--fallback must be one of {', '.join(META_ACTIONS)}")
         return value
 
     @field_validator("ask")
@@ -123,17 +131,22 @@ def prepare_run(cfg: LoopConfig, out: Path) -> None:
         raise ConfigError(f"--out {out} exists and is not a folder; choose another --out")
     path = out / CONFIG
     data = cfg.model_dump(mode="json")
+    if out.is_dir() and not path.exists() and any(out.iterdir()):
+        raise ConfigError(f"--out {out} is a non-empty folder that holds no closedloop run; choose another --out")
     if path.exists():
         try:
             old = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             raise ConfigError(f"{path} is unreadable; delete the run folder or use another --out") from None
-        if old != data:
+        finished = out / DONE_DIR
+        if old != data and finished.is_dir() and any(finished.rglob("*.json")):
             diff = sorted(k for k in set(old) | set(data) if old.get(k) != data.get(k))
             raise ConfigError(
                 f"run folder {out} holds a run with other settings ({', '.join(diff)}); use another --out"
             )
-        return
+        if old == data:
+            return
+        # nothing finished under the old settings (e.g. a mistyped model spec): take the new ones
     out.mkdir(parents=True, exist_ok=True)
     _write_json(path, data)
 
@@ -204,12 +217,14 @@ class _Runner:
         while not obs["done"]:
             record = FrameRecord.model_validate_json(obs["record"])
             teacher = obs["teacher"]
+            # a fallback the scenario lacks (LANE_LEFT at the intersection) becomes IDLE
+            fallback = cfg.fallback if cfg.fallback in record.frame.actions else "IDLE"
             if spec.driver == "teacher":
-                action = teacher["preferred"] if teacher else cfg.fallback
+                action = teacher["preferred"] if teacher else fallback
                 decision = Decision(action=action, model_action=action)
             else:
                 decision = await decide(
-                    record, self.asker, mode=cfg.ask, image_root=str(self.out), fallback=cfg.fallback,
+                    record, self.asker, mode=cfg.ask, image_root=str(self.out), fallback=fallback,
                     max_tokens=cfg.max_tokens, temperature=cfg.temperature, prices=self.prices,
                 )
             after = await call(worker, "step", spec.key, decision.action)

@@ -37,6 +37,8 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(..., "--out", help="Run folder (created; an existing run with the same settings resumes)."),
     ) -> None:
         """Drive with the model, label each reached state with the teacher, score the driving and the answers."""
+        from pydantic import ValidationError
+
         from drivechain.closedloop.loop import LoopConfig, RunOptions, run_closedloop
         from drivechain.errors import ConfigError
         from drivechain.generate import parse_image_size
@@ -48,8 +50,11 @@ def register(app: typer.Typer) -> None:
                 ask=ask, fallback=fallback, horizon_s=horizon_s, image_size=parse_image_size(image_size),
                 teacher_baseline=teacher_baseline, record=record, replay=replay, max_tokens=max_tokens,
             )
-        except ValueError as exc:  # pydantic's ValidationError
-            raise ConfigError(f"invalid closedloop options: {str(exc).splitlines()[-1].strip()}") from None
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+            raise ConfigError(f"invalid closedloop option {where}: {msg}") from None
         opts = RunOptions(workers=workers, concurrency=concurrency, timeout_s=timeout_s, retries=retries,
                           prices=str(prices) if prices else None)
         summary = run_closedloop(cfg, out, opts)
