@@ -18,6 +18,10 @@ def _tree(root):
 
 def test_byte_identical_across_runs_and_worker_counts(tmp_path):
     cfg = GenerateConfig(scenarios=["merge", "roundabout"], episodes=2, steps_per_episode=2, seed=3, image_size=(96, 64))
+    # intersection-v0 rewrites IDM class parameters process-wide: it must not leak into other scenarios
+    from drivechain.sources.base import make_source
+
+    make_source("highway", "intersection").reset(0)
     generate(cfg, tmp_path / "a", workers=1)
     generate(cfg, tmp_path / "b", workers=1)
     generate(cfg, tmp_path / "c", workers=2)

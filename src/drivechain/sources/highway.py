@@ -71,6 +71,7 @@ class HighwaySource:
         self.reduced_physics_hz = reduced_physics_hz
         self._env_config = {**self.spec.config, **(env_config or {})}
         self._env = self._make_env(image_size)
+        self._class_params: dict[str, Any] = {}
         self.seed = 0
         self.episode = 0
         self.step_index = 0
@@ -125,9 +126,13 @@ class HighwaySource:
 
     def reset(self, seed: int, episode: int = 0) -> None:
         """Start a new episode from this seed."""
+        _pin_class_params(self._env, None)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             self._env.reset(seed=int(seed))
+        self._class_params = {
+            k: getattr(_idm_class(self._env), k) for k in _CLASS_PARAMS
+        }
         self.seed, self.episode, self.step_index = int(seed), int(episode), 0
         self._rollouts = {}
         self._env.vehicle.dc_id = 0
@@ -138,6 +143,7 @@ class HighwaySource:
     def step(self, action: str) -> StepResult:
         """Apply a meta-action (by name) for one decision step."""
         index = self._action_index(action)
+        _pin_class_params(self._env, self._class_params)
         self._env.enable_auto_render = False  # no rendering of intermediate physics frames
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -327,6 +333,7 @@ class HighwaySource:
     def _rollout(self, action: str, horizon_s: float, reduced: bool) -> Rollout:
         index = self._action_index(action)
         idle = self._action_index("IDLE")
+        _pin_class_params(self._env, self._class_params)
         sim = copy.deepcopy(self._env)
         # a reduced rollout may also use a coarser physics step (reduced_physics_hz)
         hz = (self.reduced_physics_hz or self.physics_hz) if reduced else self.physics_hz
@@ -373,6 +380,27 @@ class HighwaySource:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+# intersection-v0 writes these on the IDM class itself (process-wide); each source pins its own values
+_CLASS_PARAMS = ("DISTANCE_WANTED", "COMFORT_ACC_MAX", "COMFORT_ACC_MIN")
+_PRISTINE: dict[str, Any] = {}
+
+
+def _idm_class(env: Any) -> Any:
+    from highway_env import utils
+
+    return utils.class_from_path(env.config["other_vehicles_type"])
+
+
+def _pin_class_params(env: Any, values: dict[str, Any] | None) -> dict[str, Any]:
+    """Restore this source's IDM class parameters (or the pristine ones before a reset)."""
+    cls = _idm_class(env)
+    if not _PRISTINE:
+        _PRISTINE.update({k: getattr(cls, k) for k in _CLASS_PARAMS})
+    for k, v in (values or _PRISTINE).items():
+        setattr(cls, k, v)
+    return {k: getattr(cls, k) for k in _CLASS_PARAMS}
 
 
 def _assign_ids(env: Any) -> None:
