@@ -209,3 +209,31 @@ def test_model_generator_oracle_round_trip_and_random_samples(tiny_dataset, tmp_
     ratings = [rate(by_id[c.frame_id], c).rating for c in cands]
     assert -1 in ratings and all(c.source == "model:random:3" for c in cands)
     assert [c.sample for c in cands[:2]] == [0, 1]
+
+
+def test_model_generator_and_rater_through_loopback_server(tiny_dataset, tmp_path):
+    from drivechain.process.pipeline import ProcessConfig, run_process
+    from tests.fakeserver import FakeServer
+
+    def reply(messages):
+        text = json.dumps(messages)
+        return '{"score": 0.8}' if "Reply with only" in text else "Sorry, I cannot tell from this image."
+
+    cfg = dict(generator="openai:m", rater="openai:m", n=2, chains=2, top_k=1, seed=0, limit=2, temperature=0.5)
+    with FakeServer(reply=reply, faults={0: "503"}) as srv:
+        out = tmp_path / "prm"
+        s = run_process(tiny_dataset, out, ProcessConfig(**cfg, base_url=srv.base_url))
+        sent = srv.count
+        again = tmp_path / "again"
+        (again).mkdir()
+        import shutil
+
+        shutil.copy(out / "results.sqlite", again / "results.sqlite")
+        run_process(tiny_dataset, again, ProcessConfig(**cfg, base_url=srv.base_url))
+        assert srv.count == sent  # every answer came from the copied cache
+    assert s["generator_failures"] == 0 and s["rater_failures"] == 0  # the 503 was retried
+    cands = [json.loads(line) for line in (out / "candidates.jsonl").read_text().splitlines()]
+    assert cands and all(c["rating"] == -1 and c["source"] == "model:openai:m" for c in cands)
+    assert all(g["status"] == "unparsed" and g["rating"] == -1 for c in cands for g in c["grades"])
+    assert s["hard_negatives"]["kept_mean"] == 0.8
+    assert (again / "candidates.jsonl").read_bytes() == (out / "candidates.jsonl").read_bytes()

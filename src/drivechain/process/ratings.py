@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import re
 
-from drivechain.process.candidates import Candidate, QuestionGrade, step_targets
+from drivechain.process.candidates import NO_ANSWER, Candidate, QuestionGrade, step_targets
 from drivechain.schema import QA, BooleanAnswer, ChoiceAnswer, FrameRecord, TextAnswer
 
 _VEHICLE = re.compile(r"\bvehicles?\s+#?(\d+)", re.IGNORECASE)
@@ -58,7 +58,7 @@ def question_rating(qa: QA, value: object, status: str, score: float, unsafe: bo
 def grade_answers(record: FrameRecord, stage: str, answers: dict[str, str]) -> list[QuestionGrade]:
     """Grade a step's answer texts with the evaluation's parser and graders; one grade per question."""
     from drivechain.grading.graders import grade
-    from drivechain.grading.parse import parse_reply
+    from drivechain.grading.parse import Parsed, parse_reply
 
     targets = step_targets(record, stage)
     # The step text is graded exactly as a model reply: one JSON object keyed by question id.
@@ -66,6 +66,9 @@ def grade_answers(record: FrameRecord, stage: str, answers: dict[str, str]) -> l
     out = []
     for qa in targets:
         p = parsed[qa.qid]
+        if answers.get(qa.qid, NO_ANSWER).strip() in (NO_ANSWER, ""):
+            # "(no answer)" must not read as "no": an answer that was never given is unparsed
+            p = Parsed(qid=qa.qid, unparsed="no answer")
         g = grade(qa, p)
         status = g.status
         if isinstance(qa.answer, TextAnswer):
