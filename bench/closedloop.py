@@ -62,8 +62,8 @@ def oracle_rates(scenario: str, seeds: int, max_steps: int, workers: int) -> dic
     res = _run(scenario, seeds, max_steps, workers=workers, concurrency=max(2, 2 * workers))
     s = res["summary"]
     faults = [
-        {"seed": r["seed"], "episode": r["episode"], **(r["metrics"]["collision_detail"] or {})}
-        for r in res["rows"] if r["metrics"]["at_fault_collision"]
+        {"seed": r["seed"], "episode": r["episode"], **(r["collision_detail"] or {})}
+        for r in res["rows"] if r["at_fault_collision"]
     ]
     return {
         "scenario": scenario,

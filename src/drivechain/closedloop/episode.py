@@ -182,7 +182,7 @@ class EpisodeSim:
         rel = f"{IMAGES}/{self.spec.driver}/{self.spec.scenario}/{self.spec.episode:04d}_{frame.step:03d}.png"
         _write_png(self.run_dir / rel, image)
         frame.images = {CAMERA: rel}
-        if self.cfg.replay:
+        if self.cfg.replay and self.spec.driver == "model":
             self.thumbs.append(_thumb(image, self.cfg.replay_width_px))
         t3 = time.perf_counter()
         reached = goal_reached(self.goal, self.source.env) if self.goal else False
@@ -213,10 +213,11 @@ class EpisodeSim:
     def finish(self, captions: list[str]) -> dict[str, Any]:
         """Write the replay GIF with one caption per frame; the time spent per part."""
         out: dict[str, Any] = {"seconds": {k: round(v, 6) for k, v in self.seconds.items()}, "replay": None}
-        if self.cfg.replay and self.thumbs:
+        if self.cfg.replay and self.thumbs and self.spec.driver == "model":
             from drivechain.closedloop.replay import write_gif
 
-            rel = f"replays/{self.spec.driver}/{self.spec.scenario}/{self.spec.episode:04d}.gif"
+            # one folder, unique file names: readers may flatten the folder
+            rel = f"replays/{self.spec.scenario}_{self.spec.episode:04d}.gif"
             write_gif(self.run_dir / rel, self.thumbs, captions, colors=self.cfg.replay_colors)
             out["replay"] = rel
         self.thumbs = []

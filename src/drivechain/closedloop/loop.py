@@ -406,9 +406,10 @@ def summarize(
         row["efficiency"] = eff
         rows.append(row)
     teacher_rows = [done[s.key] for s in specs if s.driver == "teacher" and s.key in done]
+    # flat rows: the episode's metrics at the top level beside its identity and files
     _write_jsonl(out / EPISODES, [
-        {k: r[k] for k in ("key", "scenario", "episode", "seed", "metrics", "efficiency", "replay", "steps_file",
-                           "requests", "seconds")}
+        {**{k: r[k] for k in ("key", "scenario", "episode", "seed")}, **r["metrics"],
+         **{k: r[k] for k in ("efficiency", "replay", "steps_file", "requests", "seconds")}}
         for r in rows
     ])
     reqs = [r["requests"] for r in rows]
