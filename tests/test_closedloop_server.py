@@ -42,3 +42,16 @@ def test_chain_mode_asks_each_stage_on_the_models_own_answers(tmp_path: Path) ->
     assert set(summary["qa"]) >= {"perception", "prediction", "planning"}
     assert all(score == 1.0 for score in summary["qa"].values())
     assert summary["teacher_agreement"] == 1.0
+
+
+def test_requests_of_running_episodes_are_in_flight_together(tmp_path: Path) -> None:
+    latency_s = 1.5
+    with FakeServer(latency_s=latency_s, reply=lambda msgs: '{"plan.action": "B"}') as srv:
+        cfg = LoopConfig(model="openai:slow", base_url=srv.base_url, scenarios=["merge"], episodes=3, max_steps=2,
+                         seed=5, teacher_baseline=False, replay=False)
+        run_closedloop(cfg, tmp_path / "run", RunOptions(workers=1, concurrency=3, progress=False))
+        arrivals = sorted(r.received_at for r in srv.requests)
+    assert len(arrivals) == 6
+    # one worker, three episodes: while one request waits 1.5 s, the worker readies the other episodes
+    overlap = max(sum(1 for b in arrivals if a <= b < a + latency_s) for a in arrivals)
+    assert overlap >= 2
