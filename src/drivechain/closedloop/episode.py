@@ -8,7 +8,6 @@ replay GIF. Everything it returns is plain data (JSON-able), so it crosses proce
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -243,8 +242,3 @@ def _write_png(path: Path, image: np.ndarray) -> None:
     # compress_level 1: the loop writes one image per decision; speed over a few KB
     Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8)).save(buf, format="PNG", compress_level=1)
     atomic_write_bytes(path, buf.getvalue())
-
-
-def dist_m(a: dict[str, Any], b: dict[str, Any]) -> float:
-    """Distance between two ego states [m]."""
-    return math.hypot(b["x_m"] - a["x_m"], b["y_m"] - a["y_m"])
