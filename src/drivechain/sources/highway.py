@@ -70,6 +70,7 @@ class HighwaySource:
         self.lane_radius_m = lane_radius_m
         self.reduced_physics_hz = reduced_physics_hz
         self._env_config = {**self.spec.config, **(env_config or {})}
+        _snapshot_pristine()  # before gym.make: making intersection-v0 already rewrites the class
         self._env = self._make_env(image_size)
         self._class_params: dict[str, Any] = {}
         self.seed = 0
@@ -387,6 +388,14 @@ _CLASS_PARAMS = ("DISTANCE_WANTED", "COMFORT_ACC_MAX", "COMFORT_ACC_MIN")
 _PRISTINE: dict[str, Any] = {}
 
 
+def _snapshot_pristine() -> None:
+    """Remember highway-env's own IDM class values the first time any source is made."""
+    if not _PRISTINE:
+        from highway_env.vehicle.behavior import IDMVehicle
+
+        _PRISTINE.update({k: getattr(IDMVehicle, k) for k in _CLASS_PARAMS})
+
+
 def _idm_class(env: Any) -> Any:
     from highway_env import utils
 
@@ -396,8 +405,7 @@ def _idm_class(env: Any) -> Any:
 def _pin_class_params(env: Any, values: dict[str, Any] | None) -> dict[str, Any]:
     """Restore this source's IDM class parameters (or the pristine ones before a reset)."""
     cls = _idm_class(env)
-    if not _PRISTINE:
-        _PRISTINE.update({k: getattr(cls, k) for k in _CLASS_PARAMS})
+    _snapshot_pristine()
     for k, v in (values or _PRISTINE).items():
         setattr(cls, k, v)
     return {k: getattr(cls, k) for k in _CLASS_PARAMS}
