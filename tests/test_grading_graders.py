@@ -108,3 +108,13 @@ def test_hand_made_values_of_the_wrong_shape_are_unparsed_not_crashes():
     for answer, value in bad:
         got = g(answer, value)
         assert got.status == "unparsed" and got.score == 0.0, (answer, value)
+
+
+def test_objects_in_the_band_are_neither_required_nor_penalised():
+    from drivechain.grading.graders import objects_f1
+
+    truth = ObjectsAnswer(ids=[3], optional_ids=[5])
+    assert objects_f1([3], truth)[0] == 1.0
+    assert objects_f1([3, 5], truth)[0] == 1.0
+    assert objects_f1([5], truth)[0] == 0.0  # the sure one is still required
+    assert objects_f1([3, 7], truth)[0] < 1.0  # a vehicle outside the band is still penalised

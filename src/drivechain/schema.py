@@ -142,6 +142,9 @@ class ObjectsAnswer(_Model):
     ids: list[int]
     positions_m: list[tuple[float, float]] = Field(default_factory=list)
     match_radius_m: float = 4.0
+    optional_ids: list[int] = Field(
+        default_factory=list, description="inside a rule's band: neither required nor penalised"
+    )
 
 
 class RankingAnswer(_Model):

@@ -64,6 +64,8 @@ def number_score(value: float | None, truth: NumberAnswer) -> tuple[float, str]:
 
 def objects_f1(pred: list[Any], truth: ObjectsAnswer) -> tuple[float, str]:
     """F1 after matching ids, then predicted positions to the unmatched truth within the radius."""
+    optional = set(truth.optional_ids)
+    pred = [v for v in pred if not (isinstance(v, int) and v in optional)]  # band: not penalised
     ids = [v for v in pred if isinstance(v, int)]
     pos = [v for v in pred if isinstance(v, tuple)]
     if not pred and not truth.ids:

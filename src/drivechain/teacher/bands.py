@@ -72,7 +72,7 @@ TTC_MAX_S = 30.0
 NEAR_EGO_M = 10.0
 """'Comes within D m of the ego': centre-to-centre distance below this at some future sample."""
 NEAR_EGO_BAND_M = 2.0
-"""Vehicles whose closest approach is within NEAR_EGO_M +- this are optional (meta.optional_ids)."""
+"""Vehicles whose closest approach is within NEAR_EGO_M +- this are optional (ObjectsAnswer.optional_ids)."""
 
 PATH_CROSS_RADIUS_M = 2.0
 """Two future paths cross where they come closer than this."""

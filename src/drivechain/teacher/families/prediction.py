@@ -115,10 +115,10 @@ def near_ego(ctx: TeacherContext) -> list[QA]:
     return [qa("pred.near_ego", "pred.near_ego", P,
                f"Which vehicles will come within {d:g} m of the ego vehicle (centre to centre) in the next {h:g} s, "
                "if the ego keeps its lane and speed?",
-               ObjectsAnswer(ids=sure),
+               ObjectsAnswer(ids=sure, optional_ids=optional),
                f"Closest approaches: {listing}."
                + (f" Vehicles {optional} come within {d:g}+-{band:g} m: not penalised either way." if optional else ""),
-               parents=["per.vehicles"], objects=sure + optional, optional_ids=optional or None)]
+               parents=["per.vehicles"], objects=sure + optional)]
 
 
 def cross_first(ctx: TeacherContext) -> list[QA]:
