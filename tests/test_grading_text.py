@@ -7,7 +7,14 @@ import shutil
 import pytest
 
 from drivechain.errors import ConfigError
-from drivechain.grading.cot import cot_answers, first_wrong_step, split_steps, stage_ratings, step_rating
+from drivechain.grading.cot import (
+    answer_rating,
+    cot_answers,
+    first_wrong_step,
+    split_steps,
+    stage_ratings,
+    step_rating,
+)
 from drivechain.grading.graders import Grade, grade
 from drivechain.grading.judge import judge_request, parse_judge
 from drivechain.grading.text_metrics import drivelm_language, language_scores, regex_tokenize
@@ -110,7 +117,7 @@ def test_step_ratings_and_first_wrong_step():
     assert step_rating([_g("perception", 1.0)]) == 1
     assert step_rating([_g("planning", 1.0, grey=True)]) == 0
     assert step_rating([_g("planning", 1.0), _g("planning", 0.5, "partial")]) == -1
-    assert step_rating([_g("planning", 0.0, "ambiguous")]) == 0
+    assert step_rating([_g("planning", 0.0, "ambiguous")]) == 1  # nothing rated: "+1 otherwise"
     grades = [_g("perception", 1.0), _g("prediction", 1.0, grey=True), _g("planning", 0.0, "unsafe", unsafe=True)]
     ratings = stage_ratings(grades)
     assert ratings == [("perception", 1), ("prediction", 0), ("planning", -1)]
@@ -121,3 +128,25 @@ def test_step_ratings_and_first_wrong_step():
     assert stage_ratings(rows) == ratings
     n = record().graph.nodes[0]
     assert grade(n, cot_answers("Perception: yes", [n])[n.qid]).score == 1.0
+
+
+def test_one_rule_for_band_booleans_and_text_in_cot_rows():
+    """The CoT protocol's rows (dicts) are rated by the same rule as process steps."""
+    from drivechain.grading.parse import Parsed
+    from drivechain.schema import QA, BooleanAnswer, TextAnswer
+
+    band = QA(qid="b", family="per.lane_free", stage="perception", question="?",
+              answer=BooleanAnswer(value=True, accept_both=True))
+    own, other = grade(band, Parsed(qid="b", value=True)), grade(band, Parsed(qid="b", value=False))
+    assert (answer_rating(own), answer_rating(other)) == (1, 0)  # teacher's value +1; the other only thanks to the band
+    reason = QA(qid="r", family="plan.danger_reason", stage="planning", question="?",
+                answer=TextAnswer(references=["Vehicle 3 cuts in ahead."]))
+
+    def row(text):
+        g = grade(reason, Parsed(qid="r", value=text) if text else Parsed(qid="r", unparsed="empty"))
+        return {**g.model_dump(), "value": text, "refs": list(reason.answer.references)}
+
+    assert [answer_rating(row(t)) for t in ("vehicle 3 is cutting in", "vehicle 5 is cutting in", None)] == [1, -1, -1]
+    assert answer_rating(grade(reason, Parsed(qid="r", value="vehicle 5"))) is None  # no references known
+    rows = [{**own.model_dump(), "stage": "perception"}, {**row("vehicle 5 brakes"), "stage": "planning"}]
+    assert stage_ratings(rows) == [("perception", 1), ("planning", -1)]

@@ -1,16 +1,24 @@
 """Chain-of-thought steps: split free-form reasoning into steps mapped to stages; find the first error.
 
-Shared by the CoT protocol (evaluation) and process supervision. A step's rating follows issue 5:
--1 if any scored answer is below full score (wrong, unsafe, unparsed, or beyond its tolerance),
-0 if the only issues are grey (acceptable-but-not-preferred, accepted-both band) or nothing in it is
-gradable, +1 otherwise.
+Also THE step-rating rule, shared by the CoT protocol (evaluation) and process supervision
+(``process.ratings`` calls ``answer_rating`` and ``combine_ratings``; nothing else rates a step).
+Per answer (``answer_rating``), from its typed grade:
+- not rated (None): an ambiguous node; a text answer whose references are unknown;
+- -1: unparsed, failed, unsafe, or below full score (wrong, partial credit beyond a tolerance,
+  F1 < 1, NDCG < 1); a text answer naming ("vehicle N") other vehicles than its references name,
+  or an empty one;
+- 0 (grey): accepted only thanks to a documented grey band, i.e. it differs from the teacher's
+  preferred answer but is accepted (an acceptable-not-preferred option; the other yes/no inside the
+  rule's band: the grader sets ``grey`` only then, so the teacher's own value is +1);
+- +1 otherwise (the teacher's own answer always is).
+A step's rating is the minimum of its answers' ratings, +1 when none is rated ("+1 otherwise").
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from drivechain.grading.graders import Grade
 from drivechain.grading.parse import Parsed, parse_reply
@@ -114,18 +122,54 @@ def cot_answers(text: str, targets: list[QA]) -> dict[str, Parsed]:
     return parsed
 
 
+_VEHICLE = re.compile(r"\bvehicles?\s+#?(\d+)", re.IGNORECASE)
+_FULL = 1.0 - 1e-9
+
+
+def mentioned_vehicles(text: str) -> set[int]:
+    """Vehicle numbers a sentence names ("vehicle 3"; "vehicles 3 and 5" names 3 only: documented)."""
+    return {int(m) for m in _VEHICLE.findall(text or "")}
+
+
 def _grade_field(g: Any, name: str, default: Any) -> Any:
-    return getattr(g, name, None) if not isinstance(g, dict) else g.get(name, default)
+    return getattr(g, name, default) if not isinstance(g, dict) else g.get(name, default)
+
+
+def answer_rating(grade: Grade | dict, text: str | None = None, references: Sequence[str] | None = None) -> int | None:
+    """-1 / 0 / +1 of one graded answer, None when not rated (rules in the module doc).
+
+    ``grade`` is a ``graders.Grade`` or an evaluation row (a dict with its fields). A text answer needs
+    its own words (``text``, else the row's ``value``) and the references (``references``, else the
+    row's ``refs``); without references it is not rated.
+    """
+    status = _grade_field(grade, "status", "")
+    if status == "ambiguous":
+        return None
+    if _grade_field(grade, "type", "") == "text" or status == "language":
+        refs = references if references is not None else _grade_field(grade, "refs", None)
+        if refs is None:
+            return None
+        words = text if text is not None else _grade_field(grade, "value", None)
+        if status in ("unparsed", "failed") or not isinstance(words, str) or not words.strip():
+            return -1
+        truth = set().union(*(mentioned_vehicles(r) for r in refs)) if refs else set()
+        return 1 if not truth or mentioned_vehicles(words) == truth else -1
+    if status in ("unparsed", "failed", "unsafe") or _grade_field(grade, "unsafe", False):
+        return -1
+    if float(_grade_field(grade, "score", 0.0)) < _FULL:
+        return -1
+    return 0 if _grade_field(grade, "grey", False) else 1
+
+
+def combine_ratings(ratings: Iterable[int | None]) -> int:
+    """A step's rating: the worst of its answers' ratings, +1 when none is rated."""
+    rated = [r for r in ratings if r is not None]
+    return min(rated) if rated else 1
 
 
 def step_rating(grades: Sequence[Grade | dict]) -> int:
     """+1 / 0 / -1 for one step from its questions' grades (see module doc)."""
-    scored = [g for g in grades if _grade_field(g, "status", "") not in ("ambiguous", "language")]
-    if not scored:
-        return 0
-    if any(float(_grade_field(g, "score", 0.0)) < 1.0 or _grade_field(g, "unsafe", False) for g in scored):
-        return -1
-    return 0 if any(_grade_field(g, "grey", False) for g in scored) else 1
+    return combine_ratings(answer_rating(g) for g in grades)
 
 
 def stage_ratings(grades: Sequence[Grade | dict]) -> list[tuple[str, int]]:

@@ -148,7 +148,10 @@ def grade(qa: QA, parsed: Parsed) -> Grade:
         return Grade(**base, score=float(ok), status=status, unsafe=unsafe, grey=grey, detail=detail)
     if isinstance(a, BooleanAnswer):
         if a.accept_both:
-            return Grade(**base, score=1.0, status="correct", grey=True, detail="inside the band: both accepted")
+            # both accepted; only the teacher's other value is grey (accepted thanks to the band)
+            grey = bool(v) != a.value
+            return Grade(**base, score=1.0, status="correct", grey=grey,
+                         detail="inside the band: both accepted" + (", not the preferred value" if grey else ""))
         ok = bool(v) == a.value
         return Grade(**base, score=float(ok), status=_status(float(ok)), detail=f"answered {'yes' if v else 'no'}")
     if isinstance(a, NumberAnswer):

@@ -21,8 +21,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from drivechain.grading.cot import mentioned_vehicles
 from drivechain.process.candidates import NO_ANSWER, Candidate, final_qid, problem_text, step_text
-from drivechain.process.ratings import mentioned_vehicles
 from drivechain.schema import FrameRecord
 
 

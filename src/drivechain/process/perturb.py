@@ -29,8 +29,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from drivechain.grading.cot import mentioned_vehicles
 from drivechain.process.candidates import Candidate, Chain, step_targets, teacher_step
-from drivechain.process.ratings import mentioned_vehicles
 from drivechain.schema import (
     QA,
     STAGES,
@@ -89,8 +89,9 @@ def perturbations(record: FrameRecord, qa: QA) -> list[Perturbation]:
     if isinstance(a, ObjectsAnswer):
         suf = _object_suffix(qa)
         ids = list(a.ids)
-        others = [i for i in visible if i not in ids]
-        ghost = max([0, *visible, *ids]) + 1  # a number no vehicle of the frame carries
+        # a vehicle inside the rule's band (optional_ids) is neither required nor penalised: never "invented"
+        others = [i for i in visible if i not in ids and i not in a.optional_ids]
+        ghost = max([0, *visible, *ids, *a.optional_ids]) + 1  # a number no vehicle of the frame carries
         if ids:
             out.append(Perturbation(q, f"missed_object{suf}", ids[1:], -1))
         out.append(Perturbation(q, f"invented_object{suf}", ids + [others[0] if others else ghost], -1))

@@ -1,58 +1,23 @@
 """Step ratings: a step's answers graded by the teacher's graders -> -1 / 0 / +1 (PRM800K's scale).
 
-Per question (``question_rating``), from the typed grade of the step's own text:
-- choice: +1 preferred option; 0 acceptable but not preferred (grey band); -1 not acceptable or unsafe;
-- boolean: +1 the teacher's value; 0 the other value when the frame sits in the rule's band
-  (``accept_both``); -1 otherwise;
-- number: +1 within tolerance (grader score 1); -1 beyond it, partial credit included (the grader's
-  linear decay between 1x and 2x tolerance is a score, not a grey band), and "none" against a value
-  (and the reverse);
-- objects: +1 the exact set (F1 1); -1 any missed or invented object (F1 < 1);
-- ranking: +1 the exact order (NDCG 1); -1 otherwise;
-- text: the vehicles it names ("vehicle N") must be those the teacher's reference names; +1 if so
-  (or if the reference names none), -1 otherwise; the wording itself is not rated;
-- unparsed: -1; ambiguous nodes are not in a step at all.
-A step's rating is the minimum over its questions (+1 for a step with no questions). This agrees with
-``grading.cot.step_rating`` except that there a band boolean answered with the teacher's own value is
-0 (here +1, so the teacher's own step is always +1) and text answers are not rated.
+The rule itself lives in ONE place, ``grading.cot`` (``answer_rating`` per question, ``combine_ratings``
+per step), shared with the evaluation's CoT protocol; this module only grades a candidate's answer
+texts with the evaluation's parser and graders and applies it. Summary (docs/process.md):
+choice +1 preferred / 0 acceptable-not-preferred / -1 otherwise or unsafe; boolean +1 the teacher's
+value / 0 the other value inside the rule's band / -1 otherwise; number, objects, ranking +1 at full
+score / -1 below (partial credit beyond tolerance included); text +1 when it names the vehicles its
+references name / -1 otherwise; unparsed -1; ambiguous not rated. A step: the minimum (+1 if none).
 """
 
 from __future__ import annotations
 
 import json
-import re
 
+from drivechain.grading.cot import answer_rating, combine_ratings
 from drivechain.process.candidates import NO_ANSWER, Candidate, QuestionGrade, step_targets
-from drivechain.schema import QA, BooleanAnswer, ChoiceAnswer, FrameRecord, TextAnswer
+from drivechain.schema import FrameRecord, TextAnswer
 
-_VEHICLE = re.compile(r"\bvehicles?\s+#?(\d+)", re.IGNORECASE)
-_FULL = 1.0 - 1e-9
-
-
-def mentioned_vehicles(text: str) -> set[int]:
-    """Vehicle numbers a sentence names ("vehicle 3", "vehicles 3 and 5" names 3 only: documented)."""
-    return {int(m) for m in _VEHICLE.findall(text or "")}
-
-
-def question_rating(qa: QA, value: object, status: str, score: float, unsafe: bool, answer_text: str) -> int:
-    """The -1/0/+1 rating of one answer (rules in the module docstring)."""
-    a = qa.answer
-    if isinstance(a, TextAnswer):
-        truth = set().union(*(mentioned_vehicles(r) for r in a.references)) if a.references else set()
-        if status == "unparsed" or not answer_text.strip():
-            return -1
-        return 1 if not truth or mentioned_vehicles(answer_text) == truth else -1
-    if status == "unparsed" or unsafe:
-        return -1
-    if isinstance(a, ChoiceAnswer):
-        if value not in a.acceptable:
-            return -1
-        return 1 if value == a.preferred else 0
-    if isinstance(a, BooleanAnswer):
-        if bool(value) == a.value:
-            return 1
-        return 0 if a.accept_both else -1
-    return 1 if score >= _FULL else -1
+__all__ = ["grade_answers", "step_rating", "rate", "final_correct"]
 
 
 def grade_answers(record: FrameRecord, stage: str, answers: dict[str, str]) -> list[QuestionGrade]:
@@ -73,7 +38,9 @@ def grade_answers(record: FrameRecord, stage: str, answers: dict[str, str]) -> l
         status = g.status
         if isinstance(qa.answer, TextAnswer):
             status = "unparsed" if p.unparsed else "text"
-        rating = question_rating(qa, p.value, status, g.score, g.unsafe, answers.get(qa.qid, ""))
+            rating = answer_rating(g, text="" if p.unparsed else str(p.value), references=qa.answer.references)
+        else:
+            rating = answer_rating(g)
         out.append(QuestionGrade(qid=qa.qid, status=status, score=g.score, unsafe=g.unsafe, rating=rating,
                                  detail=g.detail))
     return out
@@ -81,8 +48,7 @@ def grade_answers(record: FrameRecord, stage: str, answers: dict[str, str]) -> l
 
 def step_rating(grades: list[QuestionGrade]) -> int:
     """A step's rating: the worst of its questions' ratings (+1 when none is rated)."""
-    rated = [g.rating for g in grades if g.rating is not None]
-    return min(rated) if rated else 1
+    return combine_ratings(g.rating for g in grades)
 
 
 def rate(record: FrameRecord, cand: Candidate) -> Candidate:
