@@ -8,6 +8,7 @@ the mean of the stages. Bootstrap CIs resample frames (seeded) and recompute exa
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -84,10 +85,12 @@ def bootstrap_ci(rows: list[dict[str, Any]], frames: list[str], seed: int = 0,
         cols = [cidx[(stage, link)] for link in TF_LINKS[stage]]
         present = counts[:, cols].sum(axis=0) > 0  # links with data in the full sample
         if present.any():
-            with np.errstate(invalid="ignore"):
+            with warnings.catch_warnings():  # a resample may miss a stage's frames: NaN, not a warning
+                warnings.simplefilter("ignore", RuntimeWarning)
                 stage_means[:, si] = np.nanmean(link_means[:, [c for c, p in zip(cols, present) if p]], axis=1)
     has_stage = ~np.all(np.isnan(stage_means), axis=0)
-    with np.errstate(invalid="ignore"):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         overall = np.nanmean(stage_means[:, has_stage], axis=1) if has_stage.any() else None
 
     def ci(values: Any) -> list[float] | None:
