@@ -124,6 +124,8 @@ def _process_section(runs: list[Run]) -> list[dict[str, Any]]:
             by_frame: dict[str, list[dict[str, Any]]] = {}
             for c in cands:
                 by_frame.setdefault(str(c.get("frame_id")), []).append(c)
+            for group in by_frame.values():  # per step, the kept hard negatives first
+                group.sort(key=lambda c: (c.get("step_index", 0), not c.get("kept"), -(c.get("rater_score") or 0)))
             shown = dict(list(by_frame.items())[:6])
             sections.append({"kind": "process", "name": run.path.name, "summary": run.summary, "frames": shown})
         elif run.kind == "prm_eval":
