@@ -3,7 +3,7 @@
 Vehicles heading within ALIGNED_RAD of the ego are binned into lanes by their lateral offset
 (round(rel_y / lane width)); crossing vehicles whose straight-line path meets the ego's within
 CONFLICT_WINDOW_S of the ego's own arrival become a virtual stopped lead at the conflict point.
-- longitudinal: the IDM acceleration toward the next target speed decides FASTER / IDLE / SLOWER;
+- longitudinal: the IDM acceleration at the current target speed decides FASTER / IDLE / SLOWER;
   an action with target speed v_t is safe if IDM at v_t behind the lead needs no more than B_SAFE braking;
 - lateral (MOBIL, politeness 0): a lane change is safe if the new follower needs no more than B_SAFE
   braking, the ego none in the new lane, and both bumper gaps exceed MIN_GAP_M; it is preferred when
@@ -130,8 +130,7 @@ def plan(frame: Frame, horizon_s: float = 3.0) -> PlannerResult:
     actions = real_actions(frame)
     speeds = target_speeds(frame)
     v0 = speeds[-1]
-    v = frame.ego.speed_mps
-    current = float(frame.meta.get("ego_target_speed_mps", v))
+    current = float(frame.meta.get("ego_target_speed_mps", frame.ego.speed_mps))
     idx = min(range(len(speeds)), key=lambda i: abs(speeds[i] - current))
     targets = {"IDLE": speeds[idx], "FASTER": speeds[min(idx + 1, len(speeds) - 1)],
                "SLOWER": speeds[max(idx - 1, 0)]}
@@ -141,7 +140,10 @@ def plan(frame: Frame, horizon_s: float = 3.0) -> PlannerResult:
     lead = min(leads, key=lambda n: n.gap_m) if leads else None
     acc = {a: _acc(targets[a], v0, lead) for a in targets}
     safe = [a for a in actions if a in targets and acc[a] >= -B_SAFE]
-    a_now = _acc(v, v0, lead)
+    # judged at the speed IDLE holds (the current target), not the transient speed: an ego still
+    # settling onto its target (e.g. 10 -> 9 m/s at the intersection) is not "braking"
+    v = targets["IDLE"]
+    a_now = acc["IDLE"]
     incentive: dict[str, float] = {}
     for action, side in (("LANE_LEFT", 1), ("LANE_RIGHT", -1)):
         if action not in actions:
@@ -151,7 +153,7 @@ def plan(frame: Frame, horizon_s: float = 3.0) -> PlannerResult:
         ok = a_new >= -B_SAFE and (new_lead is None or new_lead.gap_m > MIN_GAP_M)
         if new_follow is not None:
             vf = new_follow.speed_mps
-            a_follow = idm_acc(vf, max(vf, v0), new_follow.gap_m, v)
+            a_follow = idm_acc(vf, max(vf, v0), new_follow.gap_m, frame.ego.speed_mps)
             ok = ok and a_follow >= -B_SAFE and new_follow.gap_m > MIN_GAP_M
         if ok:
             safe.append(action)
