@@ -1,0 +1,72 @@
+"""Planning families on constructed states (vehicles placed by hand in highway-env) and without a world."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from drivechain.schema import ChoiceAnswer
+from drivechain.sources.base import make_source
+from drivechain.teacher.graph import build_graph
+
+
+def _blocked_highway():
+    """Ego in the middle lane at 25 m/s, one vehicle 12 m ahead in its lane at 8 m/s, nothing else near."""
+    src = make_source("highway", "highway")
+    src.reset(1)
+    env = src.env
+    ego = env.vehicle
+    ego_lane = ("0", "1", 1)
+    ego.lane_index = ego.target_lane_index = ego_lane
+    ego.lane = env.road.network.get_lane(ego_lane)
+    ego.position = ego.lane.position(100.0, 0.0)
+    ego.heading = ego.lane.heading_at(100.0)
+    ego.speed = 25.0
+    slow = next(v for v in env.road.vehicles if v is not ego)
+    slow.lane_index = slow.target_lane_index = ego_lane
+    slow.lane = ego.lane
+    slow.position = ego.lane.position(100.0 + 5.0 + 12.0, 0.0)
+    slow.heading = ego.heading
+    slow.speed = slow.target_speed = 8.0
+    # everyone else far away so the scene is exactly the constructed one
+    others = [v for v in env.road.vehicles if v is not ego and v is not slow]
+    for k, v in enumerate(others):
+        v.position = np.array([600.0 + 30.0 * k, v.position[1]])
+    return src, slow.dc_id
+
+
+def test_rear_end_state_is_labelled_unsafe_and_the_slow_vehicle_is_the_danger():
+    src, slow_id = _blocked_highway()
+    frame = src.frame()
+    graph = build_graph(frame, src)
+    safe = {n.qid.rsplit(".", 1)[1]: n.answer.value for n in graph.nodes if n.family == "plan.safe"}
+    assert safe["IDLE"] is False and safe["FASTER" if "FASTER" in safe else "IDLE"] is False
+    assert safe["LANE_LEFT"] is True and safe["LANE_RIGHT"] is True  # both neighbour lanes are empty
+    plan = graph.get("plan.action").answer
+    assert isinstance(plan, ChoiceAnswer)
+    assert plan.options[plan.preferred] in {"LANE_LEFT", "LANE_RIGHT"}
+    assert {plan.options[i] for i in plan.safe} == {a for a, ok in safe.items() if ok}
+    danger = graph.get("plan.danger")
+    assert danger.answer.ids == [slow_id] and not danger.ambiguous
+    assert f"Vehicle {slow_id}" in graph.get("plan.danger_reason").answer.references[0]
+    lateral = graph.get("beh.lateral").answer
+    assert lateral.options[lateral.preferred].startswith("change to the")
+    src.close()
+
+
+def test_intersection_asks_only_about_speed_actions():
+    src = make_source("highway", "intersection")
+    src.reset(2)
+    graph = build_graph(src.frame(), src)
+    asked = {n.qid for n in graph.nodes if n.family == "plan.safe"}
+    assert asked and asked <= {"plan.safe.SLOWER", "plan.safe.IDLE", "plan.safe.FASTER"}
+    assert set(graph.get("plan.action").answer.options) == {"SLOWER", "IDLE", "FASTER"}
+    assert graph.get("beh.lateral").answer.preferred == 0  # keep lane
+    src.close()
+
+
+def test_no_world_means_no_planning_or_behavior_nodes():
+    src = make_source("highway", "merge")
+    src.reset(0)
+    graph = build_graph(src.frame(), None)
+    assert not graph.stage("planning") and not graph.stage("behavior")
+    src.close()
