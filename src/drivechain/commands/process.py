@@ -26,13 +26,16 @@ def register(app: typer.Typer) -> None:
         limit: int | None = typer.Option(None, "--limit", help="Use only the first K frames."),
         base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible server for model specs."),
         concurrency: int = typer.Option(16, "--concurrency", help="Model requests in flight."),
+        p_correct: float = typer.Option(0.7, "--p-correct", help="perturb chains: chance a step gets no fresh mistake."),
+        propagate: float = typer.Option(0.8, "--propagate", help="perturb chains: chance a step carries an upstream mistake (0: independent steps)."),
         out: Path = typer.Option(..., "--out", help="Output folder (created)."),
     ) -> None:
         """Rate candidate steps (-1/0/+1) on the teacher's prefix, keep hard negatives, export PRM800K/ProcessBench/TRL."""
         from drivechain.process.pipeline import ProcessConfig, run_process
 
         cfg = ProcessConfig(generator=generator, n=n, chains=chains, temperature=temperature, rater=rater,
-                            top_k=top_k, seed=seed, limit=limit, base_url=base_url, concurrency=concurrency)
+                            top_k=top_k, seed=seed, limit=limit, base_url=base_url, concurrency=concurrency,
+                            p_correct=p_correct, propagate=propagate)
         s = run_process(data, out, cfg)
         hn = s["hard_negatives"]
         typer.echo(

@@ -18,8 +18,11 @@ flipped yes/no or a wrong option, see ``_SEMANTIC``):
   ``wrong_behavior`` ... (-1) and ``acceptable_not_preferred`` (0);
 - ranking: ``wrong_most_important`` (first two swapped), ``tail_reordered`` (last two) (-1);
 - text: ``reason_wrong_object`` (the reason names another vehicle, -1).
-Chains for best-of-N are composed step by step: the teacher's step with probability ``p_correct``,
-else one perturbation of it (errors are independent across steps: documented limitation).
+Chains for best-of-N are composed by ``compose.compose_chain``: each step gets a fresh perturbation
+with probability ``1 - p_correct``, and an earlier error of the chain is carried into the later
+answers that depend on it with probability ``propagate`` (a missed lead vehicle -> no time to
+collision -> FASTER believed safe -> accelerate), so a wrong upstream step makes a wrong final answer
+likely, as in a real model's chains.
 """
 
 from __future__ import annotations
@@ -183,9 +186,10 @@ class PerturbGenerator:
 
     name = "perturb"
 
-    def __init__(self, seed: int = 0, p_correct: float = 0.7) -> None:
+    def __init__(self, seed: int = 0, p_correct: float = 0.7, propagate: float = 0.8) -> None:
         self.seed = seed
         self.p_correct = p_correct
+        self.propagate = propagate
 
     def _rng(self, record: FrameRecord, what: str) -> random.Random:
         # a string seed is hashed with sha512 by random: stable across processes and PYTHONHASHSEED
@@ -203,18 +207,15 @@ class PerturbGenerator:
         return out
 
     async def chains(self, record: FrameRecord, n: int) -> list[Chain]:
-        """N chains: each step is the teacher's (probability p_correct) or one of its perturbations."""
+        """N chains: fresh perturbations per step (1 - p_correct), upstream errors carried (propagate)."""
+        from drivechain.process.compose import compose_chain
+
         rng = self._rng(record, "chains")
-        teacher = [teacher_step(record, k) for k in range(len(STAGES))]
         options = [step_perturbations(record, k) for k in range(len(STAGES))]
         chains = []
         for i in range(n):
-            steps = []
-            for k in range(len(STAGES)):
-                if options[k] and rng.random() >= self.p_correct:
-                    steps.append(apply(record, teacher[k], rng.choice(options[k])))
-                else:
-                    steps.append(teacher[k].model_copy(deep=True))
-                steps[-1].sample = i
+            steps = compose_chain(record, options, rng, self.p_correct, self.propagate)
+            for s in steps:
+                s.sample = i
             chains.append(Chain(frame_id=record.frame.frame_id, chain_id=i, source=self.name, steps=steps))
         return chains

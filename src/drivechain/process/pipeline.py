@@ -37,6 +37,8 @@ class ProcessConfig:
     limit: int | None = None
     base_url: str | None = None
     concurrency: int = 16
+    p_correct: float = 0.7
+    propagate: float = 0.8
 
 
 @dataclass
@@ -61,6 +63,8 @@ def chain_row(ch: Chain, problem: Problem) -> dict[str, Any]:
 def _validate(cfg: ProcessConfig) -> None:
     if cfg.n < 1 or cfg.chains < 0 or cfg.top_k < 0 or cfg.concurrency < 1:
         raise ConfigError("process: --n and --concurrency must be >= 1, --chains and --top-k >= 0")
+    if not (0.0 <= cfg.p_correct <= 1.0 and 0.0 <= cfg.propagate <= 1.0):
+        raise ConfigError("process: --p-correct and --propagate must be in [0, 1]")
     if not 0.0 <= cfg.temperature <= 2.0:
         raise ConfigError(f"process: --temperature {cfg.temperature} outside [0, 2]")
 
@@ -154,7 +158,7 @@ async def run_process_async(data: Path, out: Path, cfg: ProcessConfig) -> dict[s
 
     image_root = str(Path(ds.root).resolve())
     if cfg.generator == "perturb":
-        gen: Any = PerturbGenerator(seed=cfg.seed)
+        gen: Any = PerturbGenerator(seed=cfg.seed, p_correct=cfg.p_correct, propagate=cfg.propagate)
     else:
         from drivechain.models.registry import load_model
         from drivechain.process.candidates import ModelGenerator
