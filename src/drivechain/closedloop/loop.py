@@ -194,8 +194,11 @@ class _Runner:
         self.load[worker] += 1
         try:
             return await self._episode(spec, worker)
-        except DrivechainError as exc:
-            self.errors.append(f"{spec.key}: {exc}")
+        except Exception as exc:  # one broken episode must not end a long run: listed, re-run next time
+            text = (str(exc).splitlines() or [""])[0]
+            if not isinstance(exc, DrivechainError):
+                text = f"{type(exc).__name__}: {text}"
+            self.errors.append(f"{spec.key}: {text}")
             try:
                 await self.pool.call(worker, "abort", spec.key)
             except DrivechainError:

@@ -66,6 +66,7 @@ def register(app: typer.Typer) -> None:
         )
         if summary["errors"]:
             typer.echo(f"{len(summary['errors'])} episode(s) failed and will re-run next time: {summary['errors'][0]}", err=True)
+            raise typer.Exit(1)
 
 
 def _fmt(value: object) -> str:
