@@ -164,6 +164,7 @@ def test_cli_process_and_prm_eval_end_to_end(tiny_dataset, tmp_path):
 @pytest.mark.parametrize("args", [
     ("process", "--data", "/nonexistent/data", "--out", "{tmp}/o"),
     ("process", "--data", "{data}", "--n", "0", "--out", "{tmp}/o"),
+    ("process", "--data", "{data}", "--propagate", "1.5", "--out", "{tmp}/o"),
     ("process", "--data", "{data}", "--rater", "bogus:spec", "--out", "{tmp}/o"),
     ("prm-eval", "--data", "/nonexistent/prm", "--out", "{tmp}/r"),
     ("prm-eval", "--data", "{broken}", "--out", "{tmp}/r"),
