@@ -108,7 +108,7 @@ def direction(qa: QA, teacher: Any, value: Any) -> int:
     return 0
 
 
-def _action(qa: QA, a: ChoiceAnswer, d: int, values: dict[str, Any], graph_qids: set[str]) -> int:
+def _action(a: ChoiceAnswer, d: int, values: dict[str, Any], graph_qids: set[str]) -> int:
     """plan.action consistent with the chain's beliefs: aggressive and unsafe for +1, SLOWER for -1."""
     if d < 0:
         slower = a.options.index("SLOWER") if "SLOWER" in a.options else len(a.options) - 1
@@ -152,9 +152,10 @@ def consequence(qa: QA, err: ChainError, values: dict[str, Any], graph_qids: set
         return [i for i in cur if i not in err.missing]
     if isinstance(a, ChoiceAnswer):
         if qa.family == "plan.action":
-            return _action(qa, a, d, values, graph_qids)
+            return _action(a, d, values, graph_qids)
         if qa.family == "per.lead_speed":
-            return _option(a, "faster" if d > 0 else "slower") if _option(a, "faster", "slower") is not None else cur
+            pick = _option(a, "faster" if d > 0 else "slower")
+            return cur if pick is None else pick
         if qa.family == "beh.lateral" and action:
             side = {"LANE_LEFT": "left", "LANE_RIGHT": "right"}.get(action)
             return _option(a, side) if side else _option(a, "keep")
