@@ -38,10 +38,10 @@ def test_unsafe_majority_marks_ambiguous_and_falls_back_to_lookahead():
     assert "unsafe" in v.reason
 
 
-def test_three_way_split_is_ambiguous_with_safe_votes_acceptable():
+def test_three_way_split_is_scored_with_safe_votes_acceptable():
     rs = _three((["IDLE", "SLOWER", "LANE_LEFT"], "IDLE"), (["SLOWER"], "SLOWER"), (["LANE_LEFT"], "LANE_LEFT"))
     v = vote(rs, rs[0])
-    assert v.ambiguous and v.preferred == "IDLE"
+    assert not v.ambiguous and not v.majority and v.preferred == "IDLE"
     assert v.acceptable == ["IDLE", "SLOWER", "LANE_LEFT"]
 
 

@@ -55,7 +55,7 @@ class HighwaySource:
         horizon_s: float = 3.0,
         agent_radius_m: float = 80.0,
         sample_radius_m: float = 100.0,
-        reduced_radius_m: float = 150.0,
+        reduced_radius_m: float = 300.0,
         lane_radius_m: float = 100.0,
         reduced_physics_hz: int | None = None,
         env_config: dict[str, Any] | None = None,

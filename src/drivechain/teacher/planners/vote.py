@@ -5,8 +5,10 @@ Rule (3 planners: look-ahead, IDM/MOBIL, TTC rules):
 - no safe action -> ambiguous (nothing is scored);
 - an action voted preferred by a strict majority of ALL planners and found safe -> preferred;
   acceptable = every safe action any planner voted for (disagreement widens, never with an unsafe one);
-- otherwise (no majority, or the majority pick is unsafe) -> ambiguous; preferred = the look-ahead's
-  pick (always safe), acceptable = the safe votes.
+- no majority: preferred = the look-ahead's pick (always safe), acceptable = the safe votes; the node
+  stays scored, since every acceptable action is verified safe and recommended by some planner;
+- the majority pick is unsafe -> ambiguous (the rule planners are misled: nothing is scored);
+  preferred = the look-ahead's pick, acceptable = the safe votes.
 """
 
 from __future__ import annotations
@@ -83,8 +85,11 @@ def vote(results: Sequence[PlannerResult], safety: PlannerResult) -> VoteResult:
     fallback = safety.preferred if safety.preferred in safe else safe[0]
     if fallback not in acceptable:
         acceptable = sorted(set(acceptable) | {fallback}, key=order_key)
-    why = f"the majority pick {winner} is unsafe" if winner is not None else "no majority among the planners"
-    return VoteResult(safe, acceptable, fallback, True, why, votes, safe_sets, False)
+    if winner is None:
+        return VoteResult(safe, acceptable, fallback, False, "no majority among the planners: any safe vote is "
+                          "acceptable, the look-ahead's pick is preferred", votes, safe_sets, False)
+    return VoteResult(safe, acceptable, fallback, True, f"the majority pick {winner} is unsafe", votes, safe_sets,
+                      False)
 
 
 def agreement_rates(results_per_frame: Iterable[Sequence[PlannerResult]]) -> dict[str, float]:
