@@ -32,6 +32,7 @@ def main() -> None:
     ap.add_argument("--epsilon", type=float, default=0.3)
     ap.add_argument("--scenarios", default=",".join(SCENARIOS))
     ap.add_argument("--reduced-radius-m", type=float, default=None, help="override the source's reduced_radius_m")
+    ap.add_argument("--reduced-physics-hz", type=int, default=None, help="override the source's reduced_physics_hz")
     args = ap.parse_args()
     total = Counter()
     all_results = []
@@ -41,6 +42,8 @@ def main() -> None:
         dmax = [0.0]  # largest |margin reduced - margin full| over pairs where both have one [m]
         t_red = t_full = 0.0
         extra = {} if args.reduced_radius_m is None else {"reduced_radius_m": args.reduced_radius_m}
+        if args.reduced_physics_hz is not None:
+            extra["reduced_physics_hz"] = args.reduced_physics_hz
         src = make_source("highway", scenario, **extra)
         for ep in range(args.episodes):
             src.reset(args.seed * 1000 + ep, episode=ep)

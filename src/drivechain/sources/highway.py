@@ -19,6 +19,7 @@ import numpy as np
 from drivechain.errors import ConfigError
 from drivechain.schema import Agent, Frame, FutureState, Lane
 from drivechain.sources.base import Rollout, Snapshot, StepResult
+from drivechain.sources.fast_road import patch_road
 from drivechain.sources.render import CAMERA, BevCamera, draw_marks
 from drivechain.sources.scenarios import get_scenario
 
@@ -69,6 +70,7 @@ class HighwaySource:
         self.reduced_radius_m = reduced_radius_m
         self.lane_radius_m = lane_radius_m
         self.reduced_physics_hz = reduced_physics_hz
+        self.fast_road = True  # reduced rollouts use sources/fast_road.py (same results, less work)
         self._env_config = {**self.spec.config, **(env_config or {})}
         _snapshot_pristine()  # before gym.make: making intersection-v0 already rewrites the class
         self._env = self._make_env(image_size)
@@ -348,6 +350,8 @@ class HighwaySource:
                 v for v in sim.road.vehicles
                 if v is ego or np.hypot(*(v.position - ego.position)) < self.reduced_radius_m
             ]
+            if self.fast_road:
+                patch_road(sim.road)
             for k in range(n_steps):
                 if k % per_decision == 0:
                     sim.action_type.act(index if k == 0 else idle)
