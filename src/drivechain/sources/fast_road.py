@@ -6,11 +6,16 @@ calls ``handle_collisions`` on every pair. During one ``Road.act`` no position c
 projection of all vehicles onto a lane is computed once per lane and reused by every query; and
 a vectorised distance test drops the pairs that ``_is_colliding``'s own spherical pre-check would
 reject (with 1 m of slack), calling highway-env's code on the rest in the original order.
+``RoadNetwork.get_closest_lane_index`` (every vehicle, every physics step, every lane: most of
+the time in the roundabout) first bounds each lane's distance from below by the distance to a
+box around the lane (``lane_boxes``) and evaluates highway-env's own distance only for lanes whose
+bound does not exceed the best distance found: same argmin, same ties.
 Only look-ahead copies are patched (instance attributes; the env that makes the dataset is not).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -19,9 +24,65 @@ PAIR_SLACK_M = 1.0  # safety slack over highway-env's spherical collision pre-ch
 VECTOR_FROM_N = 16  # below this many vehicles numpy's overhead exceeds the saving (measured)
 
 
+BOUND_SLACK_M = 1e-6  # float rounding allowance on the lower bounds [m]
+
+
+def lane_boxes(network: Any) -> tuple[list[tuple[Any, Any, int]], list[Any], np.ndarray]:
+    """Every lane in the network's order with a box [xmin, ymin, xmax, ymax] it never leaves.
+
+    A lane's ``distance`` (|lateral| + length beyond either end) is at least the Euclidean
+    distance to its centre line, hence to the box; lanes of unknown kind get an infinite box.
+    """
+    from highway_env.road.lane import CircularLane, SineLane, StraightLane
+
+    indexes, lanes, boxes = [], [], []
+    for _from, to_dict in network.graph.items():
+        for _to, lane_list in to_dict.items():
+            for _id, lane in enumerate(lane_list):
+                if isinstance(lane, SineLane):
+                    # the straight axis +- the amplitude; 3x: the formula extrapolates the sine
+                    pad = 3.0 * abs(float(lane.amplitude))
+                    lo, hi = np.minimum(lane.start, lane.end) - pad, np.maximum(lane.start, lane.end) + pad
+                elif isinstance(lane, StraightLane):
+                    lo, hi = np.minimum(lane.start, lane.end), np.maximum(lane.start, lane.end)
+                elif isinstance(lane, CircularLane):
+                    lo, hi = lane.center - lane.radius, lane.center + lane.radius
+                else:
+                    lo, hi = np.full(2, -np.inf), np.full(2, np.inf)
+                indexes.append((_from, _to, _id))
+                lanes.append(lane)
+                boxes.append([lo[0], lo[1], hi[0], hi[1]])
+    return indexes, lanes, np.asarray(boxes, dtype=float)
+
+
+def patch_network(network: Any) -> None:
+    """Replace ``network.get_closest_lane_index`` on this instance only (same results)."""
+    indexes, lanes, boxes = lane_boxes(network)
+
+    def get_closest_lane_index(position: Any, heading: float | None = None) -> Any:
+        x, y = float(position[0]), float(position[1])
+        dx = np.maximum(np.maximum(boxes[:, 0] - x, x - boxes[:, 2]), 0.0)
+        dy = np.maximum(np.maximum(boxes[:, 1] - y, y - boxes[:, 3]), 0.0)
+        bound = np.hypot(dx, dy) - BOUND_SLACK_M
+        best_k, best_d = -1, math.inf
+        for k in np.argsort(bound, kind="stable"):
+            if bound[k] > best_d:
+                break  # every later lane is farther than the best one
+            d = lanes[k].distance_with_heading(position, heading)
+            # argmin keeps the first lane in network order among equal distances
+            if d < best_d or (d == best_d and k < best_k):
+                best_k, best_d = int(k), d
+        return indexes[best_k]
+
+    network.get_closest_lane_index = get_closest_lane_index
+
+
 def patch_road(road: Any) -> None:
-    """Replace ``road.act``, ``road.step`` and ``road.neighbour_vehicles`` on this instance only."""
+    """Replace ``act``, ``step``, ``neighbour_vehicles`` and the network's closest-lane search on
+    this instance only."""
     from highway_env.vehicle.objects import Landmark
+
+    patch_network(road.network)
 
     original_neighbours = road.neighbour_vehicles
     cache: dict[Any, tuple[Any, list[tuple[Any, float]]]] = {}
