@@ -54,6 +54,9 @@ def overhead(scenario: str, episodes: int, max_steps: int) -> dict:
         "steps_per_s_1_worker": t["steps_per_s"],
         "steps_per_s_2_workers": t2["steps_per_s"],
         "speedup_2_vs_1": round(t2["steps_per_s"] / t["steps_per_s"], 3),
+        # share of the 2-worker run's wall time the workers spent simulating / labelling: ~1.0 means the
+        # main loop never starved them, so a speed-up below 2 comes from CPUs taken by other jobs
+        "worker_busy_2": round(sum(t2["worker_seconds"].values()) / (2 * t2["episodes_s"]), 3),
     }
 
 

@@ -226,11 +226,11 @@ class EpisodeSim:
 def _thumb(image: np.ndarray, width_px: int) -> np.ndarray:
     from PIL import Image
 
-    h, w = image.shape[:2]
-    if w <= width_px:
+    factor = round(image.shape[1] / width_px)
+    if factor <= 1:
         return image
-    height = max(1, round(h * width_px / w))
-    return np.asarray(Image.fromarray(image).resize((width_px, height), Image.Resampling.BILINEAR))
+    # an integer box reduction: a fraction of a resize's cost, about ``width_px`` wide
+    return np.asarray(Image.fromarray(image).reduce(factor))
 
 
 def _write_png(path: Path, image: np.ndarray) -> None:

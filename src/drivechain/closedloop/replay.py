@@ -41,7 +41,10 @@ def gif_bytes(images: Sequence[np.ndarray], captions: Sequence[str], colors: int
     frames = []
     for i, image in enumerate(images):
         text = captions[i] if i < len(captions) else ""
-        frames.append(_frame(image, text).quantize(colors=colors, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE))
+        # fast octree: ~5x cheaper than median cut, and a bird's-eye view has few colours anyway
+        quantized = _frame(image, text).quantize(colors=colors, method=Image.Quantize.FASTOCTREE,
+                                                 dither=Image.Dither.NONE)
+        frames.append(quantized)
     buf = io.BytesIO()
     frames[0].save(buf, format="GIF", save_all=True, append_images=frames[1:], duration=FRAME_MS, loop=0, optimize=False)
     return buf.getvalue()
