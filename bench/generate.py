@@ -1,12 +1,15 @@
 """Generator benchmark: frames/s per scenario, per-frame overhead vs the raw decision step,
-2 workers vs 1, peak RSS for a small vs a large dataset. Prints ratios; asserts nothing.
+2 workers vs 1, peak RSS for a small vs a large dataset. Prints ratios and the machine's load
+(1-minute load average before/after each figure); asserts nothing.
 
     .venv/bin/python bench/generate.py [--episodes 2] [--steps 10] [--rss-small 200] [--rss-large 2000]
+        [--only scenarios|workers|rss] [--rss-scenarios merge] [--rss-image-size 64x32]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import subprocess
 import sys
@@ -18,6 +21,11 @@ from pathlib import Path
 from drivechain.generate import GenerateConfig, generate
 
 SCENARIOS = ["highway", "merge", "intersection", "roundabout"]
+
+
+def load() -> str:
+    """The 1-minute load average (2 cores: above ~2 the figures are contended)."""
+    return f"{os.getloadavg()[0]:.2f}"
 
 
 def raw_decision_s(scenario: str, steps: int) -> float:
@@ -48,8 +56,9 @@ def raw_decision_s(scenario: str, steps: int) -> float:
 
 
 def per_scenario(episodes: int, steps: int) -> None:
-    print("| scenario | frames/s | frame+render+teacher+write per frame [ms] | raw decision [ms] | ratio (target <= 1.0) | teacher [ms] | render [ms] | frame [ms] |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(f"load before: {load()}")
+    print("| scenario | frames/s | frame+render+teacher+write per frame [ms] | raw decision [ms] | ratio (target <= 1.0) | teacher [ms] | render [ms] | frame [ms] | load |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for sc in SCENARIOS:
         cfg = GenerateConfig(scenarios=[sc], episodes=episodes, steps_per_episode=steps, seed=1)
         with tempfile.TemporaryDirectory() as tmp:
@@ -62,38 +71,49 @@ def per_scenario(episodes: int, steps: int) -> None:
         raw = raw_decision_s(sc, max(frames, 10))
         print(
             f"| {sc} | {frames / wall:.1f} | {overhead * 1e3:.1f} | {raw * 1e3:.1f} | {overhead / raw:.2f} "
-            f"| {sec['teacher'] * 1e3:.1f} | {sec['render'] * 1e3:.1f} | {sec['frame'] * 1e3:.1f} |"
+            f"| {sec['teacher'] * 1e3:.1f} | {sec['render'] * 1e3:.1f} | {sec['frame'] * 1e3:.1f} | {load()} |"
         )
 
 
 def workers(episodes: int, steps: int) -> None:
     cfg = GenerateConfig(scenarios=SCENARIOS, episodes=episodes, steps_per_episode=steps, seed=2)
     walls = {}
+    print(f"load before: {load()}")
     for w in (1, 2):
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
             generate(cfg, Path(tmp) / "d", workers=w)
             walls[w] = time.perf_counter() - t0
-    print(f"workers: 1 -> {walls[1]:.1f} s, 2 -> {walls[2]:.1f} s, speed-up {walls[1] / walls[2]:.2f} (target >= 1.8)")
+    print(f"workers: 1 -> {walls[1]:.1f} s, 2 -> {walls[2]:.1f} s, speed-up {walls[1] / walls[2]:.2f} (target >= 1.8); load after {load()}")
 
 
-def rss_child(frames: int) -> None:
+def rss_child(frames: int, scenarios: str, image_size: str) -> None:
     """Generate about ``frames`` frames in this process and print the peak RSS in MB."""
+    from drivechain.generate import parse_image_size
+
     steps = 10
-    episodes = max(1, frames // (steps * 2))
-    cfg = GenerateConfig(scenarios=["highway", "merge"], episodes=episodes, steps_per_episode=steps, seed=3)
+    names = scenarios.split(",")
+    episodes = max(1, frames // (steps * len(names)))
+    cfg = GenerateConfig(
+        scenarios=names, episodes=episodes, steps_per_episode=steps, seed=3, image_size=parse_image_size(image_size)
+    )
     with tempfile.TemporaryDirectory() as tmp:
         manifest, _ = generate(cfg, Path(tmp) / "d", workers=1)
     print(f"{manifest.counts['frames']} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}")
 
 
-def rss(small: int, large: int) -> None:
+def rss(small: int, large: int, scenarios: str, image_size: str) -> None:
     out = []
+    print(f"load before: {load()}")
     for n in (small, large):
-        proc = subprocess.run([sys.executable, __file__, "--rss-child", str(n)], capture_output=True, text=True, check=True)
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, __file__, "--rss-child", str(n), "--rss-scenarios", scenarios, "--rss-image-size", image_size],
+            capture_output=True, text=True, check=True,
+        )
         frames, mb = proc.stdout.split()[-2:]
-        out.append(f"{frames} frames -> {mb} MB")
-    print("peak RSS: " + ", ".join(out) + " (target: flat)")
+        out.append(f"{frames} frames -> {mb} MB ({time.perf_counter() - t0:.0f} s)")
+    print(f"peak RSS ({scenarios}, {image_size}): " + ", ".join(out) + f" (target: flat); load after {load()}")
 
 
 def main() -> None:
@@ -103,17 +123,19 @@ def main() -> None:
     parser.add_argument("--rss-small", type=int, default=200)
     parser.add_argument("--rss-large", type=int, default=2000)
     parser.add_argument("--rss-child", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--rss-scenarios", default="merge", help="scenarios of the RSS runs (comma-separated)")
+    parser.add_argument("--rss-image-size", default="64x32", help="image size of the RSS runs (WxH)")
     parser.add_argument("--only", choices=["scenarios", "workers", "rss"], default=None)
     args = parser.parse_args()
     if args.rss_child:
-        rss_child(args.rss_child)
+        rss_child(args.rss_child, args.rss_scenarios, args.rss_image_size)
         return
     if args.only in (None, "scenarios"):
         per_scenario(args.episodes, args.steps)
     if args.only in (None, "workers"):
         workers(args.episodes, args.steps)
     if args.only in (None, "rss"):
-        rss(args.rss_small, args.rss_large)
+        rss(args.rss_small, args.rss_large, args.rss_scenarios, args.rss_image_size)
 
 
 if __name__ == "__main__":

@@ -15,12 +15,15 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
+from typing import TYPE_CHECKING
+
 from pydantic import ValidationError
 
 from drivechain.errors import DatasetError
 from drivechain.schema import FrameRecord, Manifest
+
+if TYPE_CHECKING:  # numpy/PIL load only when an image is written (readers start faster)
+    import numpy as np
 
 MANIFEST = "manifest.json"
 FRAMES = "frames.jsonl"
@@ -43,14 +46,17 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def png_bytes(image: np.ndarray) -> bytes:
+def png_bytes(image: "np.ndarray") -> bytes:
     """PNG encoding with fixed parameters and no metadata: same pixels -> same bytes."""
+    import numpy as np
+    from PIL import Image
+
     buf = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(image, dtype=np.uint8)).save(buf, format="PNG", compress_level=6, optimize=False)
     return buf.getvalue()
 
 
-def write_png(path: Path, image: np.ndarray) -> None:
+def write_png(path: Path, image: "np.ndarray") -> None:
     """Write an H x W x 3 uint8 image as a deterministic PNG, atomically."""
     atomic_write_bytes(path, png_bytes(image))
 
@@ -75,10 +81,22 @@ def images_sha256(root: Path) -> str:
 
 
 def write_frames(root: Path, lines: Iterable[str]) -> str:
-    """Write frames.jsonl (one JSON record per line) atomically; returns its sha256."""
-    data = "".join(line.rstrip("\n") + "\n" for line in lines).encode()
-    atomic_write_bytes(root / FRAMES, data)
-    return hashlib.sha256(data).hexdigest()
+    """Write frames.jsonl (one JSON record per line) atomically, streamed; returns its sha256."""
+    path = root / FRAMES
+    path.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            for line in lines:
+                data = (line.rstrip("\n") + "\n").encode()
+                digest.update(data)
+                fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return digest.hexdigest()
 
 
 def write_manifest(root: Path, manifest: Manifest) -> None:

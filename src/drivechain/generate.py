@@ -16,7 +16,7 @@ import random
 import shutil
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -78,14 +78,25 @@ def episode_seed(seed: int, scenario: str, episode: int) -> int:
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
+PARTS = ".parts"  # per-episode frames.jsonl parts inside the temp folder (memory stays flat)
+
+
 class EpisodeResult(BaseModel):
-    """One episode's records (JSON lines) and where its time went."""
+    """One episode's records (in a part file, not in memory), its counts and where its time went."""
 
     scenario: str
     episode: int
-    lines: list[str]
+    part: str = Field(description="path of the episode's JSON-lines part file")
+    frames: int
     actions: list[str]
+    stages: dict[str, int] = Field(default_factory=dict)
+    families: dict[str, int] = Field(default_factory=dict)
     seconds: dict[str, float]
+
+
+def part_path(root: Path, scenario: str, episode: int) -> Path:
+    """Where one episode's records are written before frames.jsonl is assembled."""
+    return root / PARTS / f"{scenario}_{episode:05d}.jsonl"
 
 
 _SOURCES: dict[tuple[str, str], Any] = {}  # per process: one source per scenario, reused across episodes
@@ -111,39 +122,49 @@ def run_episode(cfg: GenerateConfig, scenario: str, episode: int, root: Path) ->
     source.reset(seed, episode)
     rng = random.Random(seed)
     history: deque[str] = deque(maxlen=cfg.history)
-    lines, actions = [], []
-    spent = Counter({"frame": 0.0, "render": 0.0, "teacher": 0.0, "step": 0.0, "write": 0.0})
-    for step in range(cfg.steps_per_episode):
-        t0 = time.perf_counter()
-        frame = source.frame()
-        t1 = time.perf_counter()
-        image = source.render()
-        t2 = time.perf_counter()
-        rel = f"{IMAGES}/{scenario}/{episode:04d}_{step:03d}.png"
-        write_png(root / rel, image)
-        frame.images = {CAMERA: rel}
-        frame.history_images = list(history) if cfg.history else []
-        t3 = time.perf_counter()
-        graph = build_graph(frame, source, horizon_s=cfg.horizon_s)
-        action = preferred_action(graph)
-        explored = rng.random() < cfg.epsilon
-        if explored:
-            action = rng.choice(frame.available_actions or ["IDLE"])
-        frame.meta["ego_action"] = action
-        frame.meta["explored"] = explored
-        t4 = time.perf_counter()
-        lines.append(FrameRecord(frame=frame, graph=graph).model_dump_json())
-        history.append(rel)
-        actions.append(action)
-        t5 = time.perf_counter()
-        result = source.step(action)
-        t6 = time.perf_counter()
-        spent.update(
-            {"frame": t1 - t0, "render": t2 - t1, "write": (t3 - t2) + (t5 - t4), "teacher": t4 - t3, "step": t6 - t5}
-        )
-        if result.done:
-            break
-    return EpisodeResult(scenario=scenario, episode=episode, lines=lines, actions=actions, seconds=dict(spent))
+    actions: list[str] = []
+    stages: Counter[str] = Counter()
+    families: Counter[str] = Counter()
+    part = part_path(root, scenario, episode)
+    part.parent.mkdir(parents=True, exist_ok=True)
+    with open(part, "w", encoding="utf-8") as out:
+        spent = Counter({"frame": 0.0, "render": 0.0, "teacher": 0.0, "step": 0.0, "write": 0.0})
+        for step in range(cfg.steps_per_episode):
+            t0 = time.perf_counter()
+            frame = source.frame()
+            t1 = time.perf_counter()
+            image = source.render()
+            t2 = time.perf_counter()
+            rel = f"{IMAGES}/{scenario}/{episode:04d}_{step:03d}.png"
+            write_png(root / rel, image)
+            frame.images = {CAMERA: rel}
+            frame.history_images = list(history) if cfg.history else []
+            t3 = time.perf_counter()
+            graph = build_graph(frame, source, horizon_s=cfg.horizon_s)
+            action = preferred_action(graph)
+            explored = rng.random() < cfg.epsilon
+            if explored:
+                action = rng.choice(frame.available_actions or ["IDLE"])
+            frame.meta["ego_action"] = action
+            frame.meta["explored"] = explored
+            t4 = time.perf_counter()
+            out.write(FrameRecord(frame=frame, graph=graph).model_dump_json() + "\n")
+            stages.update(n.stage for n in graph.nodes)
+            families.update(n.family for n in graph.nodes)
+            history.append(rel)
+            actions.append(action)
+            t5 = time.perf_counter()
+            result = source.step(action)
+            t6 = time.perf_counter()
+            spent.update(
+                {"frame": t1 - t0, "render": t2 - t1, "write": (t3 - t2) + (t5 - t4), "teacher": t4 - t3, "step": t6 - t5}
+            )
+            if result.done:
+                break
+    return EpisodeResult(
+        scenario=scenario, episode=episode, part=str(part), frames=len(actions), actions=actions,
+        stages=dict(stages), families=dict(families), seconds=dict(spent),
+    )
 
 
 def _run_task(args: tuple[str, str, int, str]) -> EpisodeResult:
@@ -167,12 +188,10 @@ def _counts(results: list[EpisodeResult]) -> dict[str, Any]:
     families: Counter[str] = Counter()
     actions: Counter[str] = Counter()
     for res in results:
-        scenarios[res.scenario] += len(res.lines)
+        scenarios[res.scenario] += res.frames
         actions.update(res.actions)
-        for line in res.lines:
-            record = FrameRecord.model_validate_json(line)
-            stages.update(n.stage for n in record.graph.nodes)
-            families.update(n.family for n in record.graph.nodes)
+        stages.update(res.stages)
+        families.update(res.families)
     return {
         "frames": sum(scenarios.values()),
         "episodes": len(results),
@@ -181,6 +200,13 @@ def _counts(results: list[EpisodeResult]) -> dict[str, Any]:
         "families": dict(sorted(families.items())),
         "actions": dict(sorted(actions.items())),
     }
+
+
+def _part_lines(results: list[EpisodeResult]) -> Iterator[str]:
+    """Every record line of every episode, in task order, one part file open at a time."""
+    for res in results:
+        with open(res.part, encoding="utf-8") as fh:
+            yield from fh
 
 
 def prepare_out(out: Path, force: bool) -> None:
@@ -222,7 +248,8 @@ def generate(
                     results.append(res)
                     if on_episode:
                         on_episode(res)
-        frames_hash = write_frames(tmp, (line for res in results for line in res.lines))
+        frames_hash = write_frames(tmp, _part_lines(results))
+        shutil.rmtree(tmp / PARTS)
         manifest = Manifest(
             name=cfg.name,
             source=cfg.source,
