@@ -16,7 +16,7 @@ MARKER = ".drivechain-demo"
 BUILTIN_MODELS = ("oracle", "heuristic", "constant", "random")
 SCENARIOS = "highway,merge,intersection,roundabout"
 # size -> (episodes, steps per episode, closed-loop episodes, closed-loop steps, process frames)
-SIZES = {"tiny": (1, 2, 1, 4, 3), "small": (2, 4, 1, 12, 12)}
+SIZES = {"tiny": (1, 2, 1, 4, 3), "small": (2, 4, 2, 15, 12)}
 
 
 def _fresh_out(out: Path) -> None:
@@ -89,8 +89,7 @@ def _print_leaderboard(run_dirs: list[Path]) -> None:
         return "—" if v is None else f"{v:.{d}f}"
 
     table = Table(title="drivechain leaderboard")
-    for col in ("model", "overall", "perception", "prediction", "planning", "behavior", "driving score",
-                "tokens", "$/1k frames"):
+    for col in ("model", "overall", "Per", "Pred", "Plan", "Beh", "drive", "tokens", "$/1k fr"):
         table.add_column(col, justify="left" if col == "model" else "right")
     for r in leaderboard(load_runs(run_dirs)):
         st = r.get("stages") or {}
