@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from drivechain.report.loaders import Run
-from drivechain.schema import STAGES, FrameRecord
+from drivechain.schema import STAGES, ChoiceAnswer, FrameRecord
 
-COL_W = 190  # px between stage columns
+COL_W = 230  # px between stage columns
 ROW_H = 20  # px between nodes of one column
-NODE_W = 170
+NODE_W = 210
 NODE_H = 16
 BAD = ("wrong", "unsafe", "unparsed")
 
@@ -114,8 +114,11 @@ def frame_view(record: FrameRecord, image: str | None, runs: list[Run],
             else:
                 raw = got.get("raw")
                 cells.append({"text": "" if raw is None else str(raw), "status": got.get("status", "none")})
+        truth = format_answer(qa)
+        if isinstance(qa.answer, ChoiceAnswer):  # a letter alone means little to a reader
+            truth = f"{truth} ({qa.answer.options[qa.answer.preferred]})"
         view.rows.append({"qid": qa.qid, "stage": qa.stage, "question": qa.question,
-                          "truth": format_answer(qa), "ambiguous": qa.ambiguous, "cells": cells})
+                          "truth": truth, "ambiguous": qa.ambiguous, "cells": cells})
     for model in models:
         got = answers.get(model, {}).get(record.frame.frame_id, {})
         view.first_wrong[model] = next(

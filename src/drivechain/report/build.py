@@ -22,7 +22,9 @@ def _fmt(value: Any, digits: int = 3) -> str:
         return "—"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, (int, float)):
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
         return f"{value:.{digits}f}"
     return str(value)
 
@@ -126,7 +128,11 @@ def _process_section(runs: list[Run]) -> list[dict[str, Any]]:
                 by_frame.setdefault(str(c.get("frame_id")), []).append(c)
             for group in by_frame.values():  # per step, the kept hard negatives first
                 group.sort(key=lambda c: (c.get("step_index", 0), not c.get("kept"), -(c.get("rater_score") or 0)))
-            shown = dict(list(by_frame.items())[:6])
+            by_scenario: dict[str, list[str]] = {}
+            for fid in by_frame:  # frame ids are source/scenario/episode/step: show every scenario
+                by_scenario.setdefault(fid.split("/")[1] if fid.count("/") >= 3 else "", []).append(fid)
+            picked = [ids[i] for i in range(2) for ids in by_scenario.values() if i < len(ids)]
+            shown = {fid: by_frame[fid] for fid in picked}
             sections.append({"kind": "process", "name": run.path.name, "summary": run.summary, "frames": shown})
         elif run.kind == "prm_eval":
             sections.append({"kind": "prm_eval", "name": run.path.name, "summary": run.summary})
@@ -156,6 +162,9 @@ def build_report(run_dirs: list[Path], out: Path, frames: int = 12) -> Path:
         curves = (sec["summary"].get("best_of_n") or {}) if sec["kind"] == "prm_eval" else {}
         if curves and all(isinstance(v, dict) for v in curves.values()):
             sec["chart"] = "charts/" + charts.best_of_n_chart(curves, out / "charts" / f"best_of_n_{j:02d}.png")
+            ns = sorted({int(n) for v in curves.values() for n in v})
+            sec["bon_ns"] = ns
+            sec["bon_rows"] = [(method, [curves[method].get(str(n)) for n in ns]) for method in sorted(curves)]
     env = Environment(loader=PackageLoader("drivechain.report", "templates"),
                       autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
     env.filters["fmt"] = _fmt
