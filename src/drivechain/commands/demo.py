@@ -16,7 +16,7 @@ MARKER = ".drivechain-demo"
 BUILTIN_MODELS = ("oracle", "heuristic", "constant", "random")
 SCENARIOS = "highway,merge,intersection,roundabout"
 # size -> (episodes, steps per episode, closed-loop episodes, closed-loop steps, process frames)
-SIZES = {"tiny": (1, 2, 1, 4, 3), "small": (2, 4, 2, 15, 12)}
+SIZES = {"tiny": (1, 2, 1, 4, 8), "small": (2, 4, 2, 15, 32)}
 
 
 def _fresh_out(out: Path) -> None:
