@@ -30,6 +30,13 @@ def register(app: typer.Typer) -> None:
         retries: int = typer.Option(4, "--retries", min=0, help="retries of a transient failure"),
         max_tokens: int = typer.Option(1024, "--max-tokens", min=1, help="completion token limit"),
         seed: int = typer.Option(0, "--seed", help="sampling seed sent with every request"),
+        temperature: float = typer.Option(0.0, "--temperature", min=0.0, help="sampling temperature"),
+        history: bool = typer.Option(False, "--history/--no-history",
+                                     help="also send the dataset's past frames (video models)"),
+        max_image_side: int = typer.Option(1024, "--max-image-side", min=16,
+                                           help="images are downscaled to this longest side [px]"),
+        reasoning: bool = typer.Option(False, "--reasoning/--no-reasoning",
+                                       help="reasoning model: send max_completion_tokens"),
         prices: Path | None = typer.Option(None, "--prices", help="price table TOML overriding the shipped one"),
         out: Path = typer.Option(..., "--out", help="run folder (re-run the same command to resume)"),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="live progress on stderr"),
@@ -38,7 +45,8 @@ def register(app: typer.Typer) -> None:
         run_eval(
             data=data, model_spec=model, base_url=base_url, protocol=protocol, image=image,
             concurrency=concurrency, limit=limit, timeout_s=timeout, retries=retries, max_tokens=max_tokens,
-            seed=seed, prices_path=prices, out=out, progress=progress,
+            seed=seed, prices_path=prices, out=out, progress=progress, temperature=temperature,
+            history=history, max_image_side_px=max_image_side, reasoning=reasoning,
         )
 
 
@@ -66,7 +74,8 @@ def _check_server(base_url: str, timeout_s: float = 5.0) -> None:
 def run_eval(
     *, data: Path, model_spec: str, base_url: str | None, protocol: str, image: str, concurrency: int,
     limit: int | None, timeout_s: float, retries: int, max_tokens: int, seed: int, prices_path: Path | None,
-    out: Path, progress: bool,
+    out: Path, progress: bool, temperature: float = 0.0, history: bool = False,
+    max_image_side_px: int = 1024, reasoning: bool = False,
 ) -> dict[str, Any]:
     """Validate everything, then run; bad input raises DrivechainError before the run folder is touched."""
     import asyncio
@@ -91,11 +100,13 @@ def run_eval(
     if not records:
         raise ConfigError(f"dataset {data} has no frames to evaluate")
     price_table = load_prices(prices_path)
-    model = load_model(model_spec, base_url=base_url, timeout_s=timeout_s)
+    model = load_model(model_spec, base_url=base_url, timeout_s=timeout_s,
+                       max_image_side_px=max_image_side_px, reasoning=reasoning)
     url = getattr(model, "base_url", None)
     if isinstance(url, str) and url.startswith("http"):
         _check_server(url, timeout_s=min(timeout_s, 5.0))
-    opts = AskOptions(image_root=str(dataset.root.resolve()), image=image, max_tokens=max_tokens, seed=seed)
+    opts = AskOptions(image_root=str(dataset.root.resolve()), image=image, history=history,
+                      temperature=temperature, max_tokens=max_tokens, seed=seed)
     policy = RunPolicy(concurrency=concurrency, timeout_s=timeout_s, retries=retries)
     out.mkdir(parents=True, exist_ok=True)
     # Options only: the API key lives in the environment and never reaches the run folder.
@@ -104,7 +115,8 @@ def run_eval(
         "model": model_spec, "model_name": model.name, "base_url": url if isinstance(url, str) else None,
         "protocol": protocol, "protocols": list(protocols), "image": image, "concurrency": concurrency,
         "limit": limit, "timeout_s": timeout_s, "retries": retries, "max_tokens": max_tokens, "seed": seed,
-        "prices": str(prices_path) if prices_path else None, "frames": len(records),
+        "temperature": temperature, "history": history, "max_image_side_px": max_image_side_px,
+        "reasoning": reasoning, "prices": str(prices_path) if prices_path else None, "frames": len(records),
     })
 
     async def main() -> dict[str, Any]:
