@@ -33,6 +33,19 @@ def _ci(ci: list[float] | None) -> str:
     return "" if not ci else f"[{ci[0]:.2f}, {ci[1]:.2f}]"
 
 
+def bootstrap_mean_ci(values: list[float], samples: int = 1000, seed: int = 0) -> list[float] | None:
+    """95 % percentile bootstrap interval of a mean (seeded, so the report is reproducible)."""
+    if len(values) < 2:
+        return None
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    data = np.asarray(values, dtype=float)
+    means = data[rng.integers(0, len(data), size=(samples, len(data)))].mean(axis=1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return [float(lo), float(hi)]
+
+
 def _is_builtin(model: str) -> bool:
     return model.split(":", 1)[0] in BUILTINS
 
@@ -65,8 +78,10 @@ def leaderboard(runs: list[Run]) -> list[dict[str, Any]]:
                 unparsed=s.get("unparsed"), failures=s.get("failures"),
             )
         else:
+            scores = [float(e["driving_score"]) for e in run.jsonl("episodes.jsonl")
+                      if isinstance(e.get("driving_score"), (int, float))]
             row.update(driving_score=s.get("driving_score"), success_rate=s.get("success_rate"),
-                       collision_rate=s.get("collision_rate"))
+                       collision_rate=s.get("collision_rate"), driving_ci=_ci(bootstrap_mean_ci(scores)))
     return sorted(rows.values(), key=lambda r: -(r.get("overall") or r.get("driving_score") or 0.0))
 
 
