@@ -95,7 +95,7 @@ def test_bootstrap_interval_of_a_mean():
     from drivechain.report.build import bootstrap_mean_ci
 
     assert bootstrap_mean_ci([0.5]) is None  # one episode: no interval
-    assert bootstrap_mean_ci([0.7, 0.7, 0.7]) == [0.7, 0.7]
+    assert bootstrap_mean_ci([0.7, 0.7, 0.7]) == pytest.approx([0.7, 0.7])
     lo, hi = bootstrap_mean_ci([0.0, 1.0] * 20)
     assert lo < 0.5 < hi and hi - lo < 0.5
     assert bootstrap_mean_ci([0.0, 1.0] * 20) == [lo, hi]  # seeded
