@@ -83,7 +83,7 @@ def test_near_ego_matches_distances(case):
     _, cases = case
     for frame, graph, track in cases:
         node = graph.get("pred.near_ego")
-        optional = set(node.meta.get("optional_ids", []))
+        optional = set(node.answer.optional_ids)
         ego = track[0]
         for a in frame.agents:
             if not a.visible or a.id not in track or a.id in optional or not frame.future.get(a.id):

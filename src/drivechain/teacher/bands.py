@@ -84,3 +84,7 @@ PATH_DENSIFY_M = 0.5
 """Future paths (0.5 s samples) are resampled at this spacing before crossing tests."""
 PATH_CROSS_BAND_M = 1.0
 """Paths that come within PATH_CROSS_RADIUS_M + this, but not within PATH_CROSS_RADIUS_M, accept both."""
+EGO_ROUTE_AHEAD_M = 50.0
+"""The ego's path for crossings continues this far along its route beyond its H-second future."""
+EGO_STOPPED_MPS = 0.1
+"""Beyond H the ego is timed at its last future speed, floored at this (a stopped ego arrives 'never')."""

@@ -208,3 +208,75 @@ def first_crossing(
             # fold: paths overlapping head-on count as parallel (angle near 0), not crossing
             return Crossing(ex, ey, et, ot, min(angle, math.pi - angle), gap)
     return None
+
+
+def _edge(lane_id: str) -> str:
+    return lane_id.rsplit(">", 1)[0]
+
+
+def _next_lane(lanes: dict[str, Lane], current: str, edge: str) -> str | None:
+    """highway-env's next_lane rule: the same index if the next road has as many lanes, else the
+    next road's lane starting closest to where the current lane ends."""
+    here = [lid for lid in lanes if _edge(lid) == _edge(current)]
+    there = sorted(lid for lid in lanes if _edge(lid) == edge)
+    if not there:
+        return None
+    same = f"{edge}>{current.rsplit('>', 1)[1]}"
+    if len(here) == len(there) and same in lanes:
+        return same
+    end = lanes[current].polyline_m[-1]
+    return min(there, key=lambda lid: distance_m(lanes[lid].polyline_m[0], end))
+
+
+def route_ahead(frame: Frame, lane_id: str | None, x_m: float, y_m: float, length_m: float,
+                step_m: float = bands.PATH_DENSIFY_M) -> list[tuple[float, float, float]]:
+    """Points (x, y, s) along the ego's route from (x, y) for ``length_m``: its lane, then the next route lanes.
+
+    Reads Frame.lanes and Frame.meta['ego_route'] only. A vehicle's lane id is the geometrically
+    closest lane (near a junction it can be a lane the route never uses), so the start is the route
+    lane nearest to (x, y); the route's later edges keep the lane index where it exists (highway-env's
+    next_lane does the same), else index 0. Stops early where the frame's lanes end.
+    """
+    lanes = {lane.id: lane for lane in frame.lanes if len(lane.polyline_m) >= 2}
+    edges = [_edge(r) for r in (frame.meta.get("ego_route") or []) if r]
+    on_route = [lid for lid in lanes if _edge(lid) in edges]
+    if on_route:
+        def off(lid: str) -> float:
+            pts = lanes[lid].polyline_m
+            s, d = project(pts, x_m, y_m)
+            length = sum(math.hypot(b[0] - a[0], b[1] - a[1]) for a, b in zip(pts, pts[1:]))
+            return abs(d) + max(0.0, -s, s - length)  # beyond the ends counts as off the lane
+        start = min(sorted(on_route), key=off)
+        if off(start) > 3.0:
+            on_route = []
+    if not on_route:
+        if lane_id not in lanes:
+            return []
+        chain = [lane_id]
+    else:
+        chain = [start]
+        for e in edges[edges.index(_edge(start)) + 1:]:
+            nxt = _next_lane(lanes, chain[-1], e)
+            if nxt is None:
+                break
+            chain.append(nxt)
+    out: list[tuple[float, float, float]] = []
+    travelled = 0.0
+    for k, lid in enumerate(chain):
+        lane = lanes.get(lid)
+        if lane is None:
+            break
+        pts = lane.polyline_m
+        s0 = project(pts, x_m, y_m)[0] if k == 0 else 0.0
+        walked = 0.0
+        for (ax, ay), (bx, by) in zip(pts, pts[1:]):
+            seg = math.hypot(bx - ax, by - ay)
+            u = max(0.0, s0 - walked)
+            while u < seg and travelled < length_m:
+                out.append((ax + (bx - ax) * u / seg, ay + (by - ay) * u / seg, travelled))
+                u += step_m
+                travelled += step_m
+            walked += seg
+            if travelled >= length_m:
+                return out
+    return out

@@ -109,7 +109,8 @@ def lead_vehicle(ctx: TeacherContext) -> list[QA]:
     if road_view(ctx.frame) is None:
         return []
     lead, ambiguous, why = _lead(ctx)
-    q = "Which vehicle is the lead vehicle, the nearest one ahead in the ego vehicle's lane? Answer none if there is none."
+    q = ("Which vehicle is the lead vehicle, the nearest one ahead in the ego vehicle's lane among those visible in "
+         "the image? Answer none if no vehicle ahead in the ego lane is visible.")
     if lead is None:
         return [qa("per.lead_vehicle", "per.lead_vehicle", P, q, ObjectsAnswer(ids=[]),
                    f"None: {why}.", parents=["per.vehicles"], ambiguous=ambiguous)]
@@ -178,7 +179,8 @@ def counts(ctx: TeacherContext) -> list[QA]:
     edge = [a.id for a in frame.agents if a.visible
             and in_band((a.rel_x_m ** 2 + a.rel_y_m ** 2) ** 0.5, bands.EXISTS_RANGE_M, bands.EXISTS_BAND_M)]
     out.append(qa("per.count.near", "per.count", P,
-                  f"How many vehicles are within {bands.EXISTS_RANGE_M:g} m of the ego vehicle (centre to centre)?",
+                  f"How many vehicles visible in the image are within {bands.EXISTS_RANGE_M:g} m of the ego vehicle "
+                  "(centre to centre)?",
                   NumberAnswer(value=len(near), unit="vehicles", abs_tol=0),
                   f"{len(near)} visible vehicles are within {bands.EXISTS_RANGE_M:g} m."
                   + (f" Vehicles {edge} are near that range: ambiguous." if edge else ""),
@@ -231,8 +233,8 @@ def referring(ctx: TeacherContext) -> list[QA]:
             m = lane_members(view, offset, side)
             cands = sorted(m.sure + m.unsure, key=lambda p: (abs(p.ds_m), p.agent.id))
             target = m.sure[0] if m.sure else None
-            q = (f"Which vehicle is the closest one {side} of the ego vehicle in the {lane} lane? "
-                 "Answer none if there is none.")
+            q = (f"Among the vehicles visible in the image, which one is the closest {side} of the ego vehicle in "
+                 f"the {lane} lane? Answer none if there is none.")
             qid = f"per.refer.closest_{side}_{lane}"
             if target is None:
                 out.append(qa(qid, "per.refer", P, q, ObjectsAnswer(ids=[]),

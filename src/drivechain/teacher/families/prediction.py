@@ -13,7 +13,7 @@ from drivechain.schema import QA, Agent, BooleanAnswer, ChoiceAnswer, NumberAnsw
 from drivechain.teacher import bands
 from drivechain.teacher.context import TeacherContext
 from drivechain.teacher.families._common import in_band, lane_members, qa, r1
-from drivechain.teacher.geometry import first_crossing, road_view
+from drivechain.teacher.geometry import first_crossing, road_view, route_ahead
 
 P = "prediction"
 
@@ -121,13 +121,27 @@ def near_ego(ctx: TeacherContext) -> list[QA]:
                parents=["per.vehicles"], objects=sure + optional)]
 
 
+def _ego_path(frame) -> list[tuple[float, float, float]]:
+    """The ego's (x, y, t) path: its IDLE future over H, then its route for EGO_ROUTE_AHEAD_M more.
+
+    Beyond H the ego is timed at its last future speed (a stopped ego never gets there), so a vehicle
+    crossing the ego's route ahead of it counts even where the ego itself needs more than H to arrive.
+    """
+    path = [(frame.ego.x_m, frame.ego.y_m, 0.0)] + [(s.x_m, s.y_m, s.t_s) for s in frame.future[0]]
+    last = frame.future[0][-1]
+    tail = route_ahead(frame, last.lane_id, last.x_m, last.y_m, bands.EGO_ROUTE_AHEAD_M)
+    speed = max(last.speed_mps, bands.EGO_STOPPED_MPS)
+    path += [(x, y, last.t_s + s_m / speed) for x, y, s_m in tail if s_m > 0]
+    return path
+
+
 def cross_first(ctx: TeacherContext) -> list[QA]:
     """pred.cross_first.vN (intersection, roundabout): does X cross the ego's path before the ego?"""
     frame = ctx.frame
     if frame.scenario not in bands.CROSSING_SCENARIOS or not frame.future.get(0):
         return []
     h = ctx.horizon_s
-    ego_path = [(frame.ego.x_m, frame.ego.y_m, 0.0)] + [(s.x_m, s.y_m, s.t_s) for s in frame.future[0]]
+    ego_path = _ego_path(frame)
     out = []
     for a in _visible(ctx):
         path = [(a.x_m, a.y_m, 0.0)] + [(s.x_m, s.y_m, s.t_s) for s in frame.future[a.id]]
@@ -135,7 +149,8 @@ def cross_first(ctx: TeacherContext) -> list[QA]:
         wide = hit or first_crossing(ego_path, path, bands.PATH_CROSS_RADIUS_M + bands.PATH_CROSS_BAND_M)
         if wide is not None and wide.angle_rad < bands.PATH_CROSS_MIN_ANGLE_RAD:
             continue  # following or merging, not crossing: the question does not fit
-        q = f"Will vehicle {a.id} cross the ego vehicle's path ahead of the ego within the next {h:g} s?"
+        q = (f"If the ego keeps its lane and speed, will vehicle {a.id} cross the ego vehicle's path within the "
+             f"next {h:g} s, before the ego gets there?")
         if hit is None:
             both = wide is not None
             out.append(qa(f"pred.cross_first.v{a.id}", "pred.cross_first", P, q,

@@ -1,0 +1,567 @@
+"""Audit every perception and prediction label against independent computations.
+
+A dataset is made through the real generator; for every frame a FRESH highway-env environment is
+rebuilt from the frame's seed (gym.make + reset(seed) + the episode's recorded actions, never the
+source's fork or rollout), the raw vehicle objects are read there, and the environment is then
+stepped forward with the ego on IDLE (keeps lane and target speed) to see what really happens.
+Nothing here calls the teacher's geometry or families: lane-local coordinates come from
+highway-env's own lane objects.
+
+    .venv/bin/python bench/label_audit.py --episodes 6 --steps 12            # all five scenarios
+    .venv/bin/python bench/label_audit.py --scenarios intersection --show 20  # print disagreements
+
+Prints, per family: labels audited, disagreements, labels the check skipped (ambiguous label, or
+the truth itself inside a band), and the first disagreements with their numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import tempfile
+import time
+import warnings
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+H_S = 3.0  # label horizon
+LONG_S = 8.0  # the ego's path is followed this long to see who reaches a crossing first
+DT_SAMPLE = 1  # record every physics step
+
+# the audit's own copies of the rules' thresholds (docs/questions.md), so a changed constant in the
+# teacher shows up as a disagreement instead of silently moving both sides
+LANE_FREE_GAP_M = 12.0
+NEAR_M = 10.0
+RANGE_M = 30.0
+SAME_MPS = 1.0
+ACCEL_MPS2 = 0.5
+CROSS_RADIUS_M = 2.0
+CROSS_ANGLE_RAD = 0.5
+ROUTE_AHEAD_M = 50.0  # the ego's path reaches this far beyond where it is after H
+
+EDGE_M = 0.1  # a rectangle within this of the image border may be listed as visible or not
+
+_PRISTINE: dict[str, Any] = {}
+
+
+def _idm_params() -> None:
+    """Restore highway-env's IDM class values before a reset (intersection-v0 rewrites them process-wide)."""
+    from highway_env.vehicle.behavior import IDMVehicle
+
+    keys = ("DISTANCE_WANTED", "COMFORT_ACC_MAX", "COMFORT_ACC_MIN")
+    if not _PRISTINE:
+        _PRISTINE.update({k: getattr(IDMVehicle, k) for k in keys})
+    for k, v in _PRISTINE.items():
+        setattr(IDMVehicle, k, v)
+
+
+_idm_params()  # snapshot before any gym.make
+
+
+# ------------------------------------------------------------------------------ fresh environment
+
+
+def fresh_env(frame: Any, actions: list[str]) -> Any:
+    """highway-env rebuilt from nothing at ``frame``: make, reset(seed), replay ``actions``; ids on ``_aid``."""
+    import gymnasium as gym
+    import highway_env  # noqa: F401
+
+    from drivechain.sources.scenarios import get_scenario
+
+    spec = get_scenario(frame.scenario)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        env = gym.make(spec.env_id, config=dict(spec.config)).unwrapped
+        _idm_params()
+        env.reset(seed=int(frame.seed))
+        names = {name: i for i, name in env.action_type.actions.items()}
+        _ids(env)
+        for action in actions:
+            env.step(names[action])
+            _ids(env)
+    return env
+
+
+def _ids(env: Any) -> None:
+    """Ego 0, others numbered in order of appearance in road.vehicles (the dataset's id rule)."""
+    if not hasattr(env, "_aid_next"):
+        env.vehicle._aid = 0
+        env._aid_next = 1
+    for v in env.road.vehicles:
+        if not hasattr(v, "_aid"):
+            v._aid = env._aid_next
+            env._aid_next += 1
+
+
+def simulate_idle(env: Any, seconds: float) -> dict[int, list[tuple[float, float, float, float]]]:
+    """Step the env with IDLE for ``seconds`` (whole env.step calls); id -> [(t, x, y, speed)] per physics step."""
+    names = {name: i for i, name in env.action_type.actions.items()}
+    dt = 1.0 / env.config["simulation_frequency"]
+    track: dict[int, list[tuple[float, float, float, float]]] = defaultdict(list)
+    for v in env.road.vehicles:
+        track[v._aid].append((0.0, float(v.position[0]), float(v.position[1]), float(v.speed)))
+    step = env.road.step
+    clock = [0.0]
+
+    def record(dt_s: float) -> None:
+        step(dt_s)
+        clock[0] += dt_s
+        for v in env.road.vehicles:
+            if hasattr(v, "_aid"):
+                track[v._aid].append((round(clock[0], 6), float(v.position[0]), float(v.position[1]), float(v.speed)))
+
+    env.road.step = record
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(math.ceil(seconds * env.config["policy_frequency"] - 1e-9)):
+            env.step(names["IDLE"])
+            _ids(env)
+    env.road.step = step
+    del dt
+    return dict(track)
+
+
+def _frange(a: float, b: float, step: float) -> list[float]:
+    return [a + k * step for k in range(int((b - a) / step) + 1)]
+
+
+def route_tail(env: Any, ego_track: list, ahead_m: float) -> list[tuple[float, float, float, float]]:
+    """The ego's route beyond its simulated track, from highway-env's lanes, until the path reaches
+    ``ahead_m`` beyond its H-second position; timed at its last speed (a stopped ego: ~never)."""
+    at_h = _at(ego_track, H_S)
+    done = sum(math.hypot(b[1] - a[1], b[2] - a[2]) for a, b in zip(ego_track, ego_track[1:]) if a[0] >= at_h[0])
+    left = ahead_m - done
+    ego = env.vehicle
+    t_end, speed = ego_track[-1][0], max(ego_track[-1][3], 0.1)
+    net = env.road.network
+    index = ego.target_lane_index  # the lane its controller follows (lane_index is merely the closest one)
+    route = [tuple(r) for r in (ego.route or [])]
+    pts: list[tuple[float, float]] = []
+    position = ego.position
+    for _ in range(20):  # lane by lane, with highway-env's own next_lane rule
+        lane = net.get_lane(index)
+        s = lane.local_coordinates(position)[0] if not pts else 0.0
+        pts += [tuple(map(float, lane.position(si, 0.0))) for si in _frange(max(s, 0.0), lane.length, 0.5)]
+        if not route or len(pts) * 0.5 > ahead_m + 20:
+            break
+        nxt = net.next_lane(index, route=route, position=lane.position(lane.length, 0.0))
+        if nxt == index:
+            break
+        index, position = nxt, None
+    out, s_done = [], 0.0
+    for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
+        n = max(1, math.ceil(math.hypot(x1 - x0, y1 - y0) / 0.5))  # bridge the jumps between lanes
+        for k in range(n):
+            if s_done >= left:
+                return out
+            s_done += math.hypot(x1 - x0, y1 - y0) / n
+            out.append((t_end + s_done / speed, x0 + (x1 - x0) * k / n, y0 + (y1 - y0) * k / n, speed))
+    return out
+
+
+# ------------------------------------------------------------------------------ raw world
+
+
+@dataclass
+class Raw:
+    """One vehicle in the ego lane's own coordinates (highway-env lane objects)."""
+
+    id: int
+    v: Any
+    ds_m: float  # centre offset along the ego lane, + ahead
+    off_lanes: float  # lateral offset in lane widths, + left
+    gap_m: float  # bumper to bumper along the lane
+    rel: tuple[float, float]  # ego frame, x forward, y left
+    speed_mps: float  # at the frame (the vehicle object moves on during the forward simulation)
+
+
+@dataclass
+class World:
+    """The raw state of a rebuilt frame."""
+
+    env: Any
+    ego: Any
+    ego_speed_mps: float
+    lane: Any
+    width_m: float
+    n_lanes: int
+    ego_index: int
+    vehicles: dict[int, Raw]
+    visible: set[int]
+    edge: set[int]  # vehicles whose rectangle ends within EDGE_M of the image border
+    future: dict[int, list[tuple[float, float, float, float]]] = field(default_factory=dict)
+    ego_tail: list[tuple[float, float, float, float]] = field(default_factory=list)
+
+
+def read_world(env: Any, image_size: tuple[int, int] | None) -> World:
+    """Lane-local coordinates of every vehicle, and which ones the default image shows."""
+    u = env
+    ego = u.vehicle
+    lane = u.road.network.get_lane(ego.lane_index)
+    s0, _ = lane.local_coordinates(ego.position)
+    w = float(lane.width_at(s0))
+    a, b, i = ego.lane_index
+    c, s = math.cos(ego.heading), math.sin(ego.heading)
+    vis = _visible_ids(u, image_size, EDGE_M)
+    edge = _visible_ids(u, image_size, -EDGE_M) - vis  # touching the image's border: either way
+    rows = {}
+    for v in u.road.vehicles:
+        if v is ego:
+            continue
+        sv, lat = lane.local_coordinates(v.position)
+        dx, dy = v.position[0] - ego.position[0], v.position[1] - ego.position[1]
+        ds = float(sv - s0)
+        rows[v._aid] = Raw(v._aid, v, ds, -float(lat) / w, abs(ds) - (v.LENGTH + ego.LENGTH) / 2,
+                           (float(dx * c + dy * s), float(dx * s - dy * c)), float(v.speed))
+    return World(u, ego, float(ego.speed), lane, w, len(u.road.network.graph[a][b]), int(i or 0), rows, vis, edge)
+
+
+def _visible_ids(u: Any, image_size: tuple[int, int] | None, edge_m: float = 0.0) -> set[int]:
+    """Vehicles whose rectangle overlaps the rendered window (window centred as highway-env's viewer does)."""
+    cfg = u.config
+    wpx, hpx = cfg["screen_width"], cfg["screen_height"]
+    scale = cfg.get("scaling", 5.5)
+    if image_size is not None:
+        scale = scale * image_size[0] / wpx
+        wpx, hpx = image_size
+    cx, cy = cfg.get("centering_position", (0.5, 0.5))
+    ex, ey = u.vehicle.position
+    half_w, half_h = wpx / scale, hpx / scale  # window extent [m]
+    x0, y0 = ex - cx * half_w, ey - cy * half_h
+    out = set()
+    for v in u.road.vehicles:
+        if v is u.vehicle:
+            continue
+        # farthest reach of the rectangle along each axis
+        rx = abs(math.cos(v.heading)) * v.LENGTH / 2 + abs(math.sin(v.heading)) * v.WIDTH / 2
+        ry = abs(math.sin(v.heading)) * v.LENGTH / 2 + abs(math.cos(v.heading)) * v.WIDTH / 2
+        px, py = v.position
+        # edge_m > 0: must reach that far inside the window; < 0: may stop that far outside it
+        e = edge_m
+        if px + rx > x0 + e and px - rx < x0 + half_w - e and py + ry > y0 + e and py - ry < y0 + half_h - e:
+            if math.hypot(px - ex, py - ey) <= 80.0:  # the source lists agents within 80 m
+                out.add(v._aid)
+    return out
+
+
+# ------------------------------------------------------------------------------ verdicts
+
+
+@dataclass
+class Verdict:
+    """One label checked: 'ok', 'bad' (disagreement) or 'skip' (ambiguous label / truth in a band)."""
+
+    family: str
+    qid: str
+    status: str
+    detail: str = ""
+
+
+def _choice_ok(node: Any, option: str) -> bool:
+    return node.answer.options.index(option) in node.answer.acceptable
+
+
+def _num_ok(ans: Any, truth: float | None) -> bool:
+    if ans.value is None or truth is None:
+        return ans.value is None and truth is None
+    tol = max(ans.abs_tol or 0.0, (ans.rel_tol or 0.0) * abs(truth))
+    return abs(ans.value - truth) <= tol + 1e-6
+
+
+def _bool(node: Any, truth: bool) -> str:
+    return "ok" if node.answer.accept_both or node.answer.value == truth else "bad"
+
+
+def _in_lane(r: Raw, offset: int) -> bool:
+    return abs(r.off_lanes - offset) < 0.5
+
+
+def _lane_check(world: World) -> bool:
+    return world.n_lanes >= 1 and abs(math.remainder(world.lane.heading_at(0) - world.lane.heading_at(world.lane.length), math.tau)) < 0.05
+
+
+def audit_perception(frame: Any, graph: Any, world: World) -> list[Verdict]:
+    """Every perception node of one frame against the raw world."""
+    out: list[Verdict] = []
+    lane_road = frame.scenario in ("highway", "merge", "exit") and _lane_check(world)
+    vis = {vid: r for vid, r in world.vehicles.items() if vid in world.visible}
+
+    def add(node: Any, status: str, detail: str = "") -> None:
+        out.append(Verdict(node.family, node.qid, "skip" if node.ambiguous and status != "ok" else status, detail))
+
+    for node in graph.nodes:
+        if node.stage != "perception":
+            continue
+        f, q = node.family, node.qid
+        if f == "per.lanes":
+            add(node, "ok" if node.answer.value == world.n_lanes else "bad", f"raw {world.n_lanes}")
+        elif f == "per.ego_lane":
+            add(node, "ok" if node.answer.value == world.ego_index + 1 else "bad", f"raw {world.ego_index + 1}")
+        elif f == "per.vehicles":
+            ids = set(node.answer.ids)
+            pos_bad = [vid for vid, (x, y) in zip(node.answer.ids, node.answer.positions_m)
+                       if vid in world.vehicles and math.hypot(x - world.vehicles[vid].rel[0], y - world.vehicles[vid].rel[1]) > 0.15]
+            ok = set(vis) <= ids <= set(vis) | world.edge and not pos_bad
+            add(node, "ok" if ok else "bad", f"label-only {sorted(ids - set(vis))} raw-only {sorted(set(vis) - ids)} pos {pos_bad}")
+        elif f == "per.vehicle_side":
+            r = world.vehicles[node.objects[0]]
+            ds = r.ds_m if lane_road else r.rel[0]
+            add(node, "ok" if _choice_ok(node, "ahead" if ds > 0 else "behind") else "bad", f"ds {ds:.2f}")
+        elif f == "per.vehicle_lane":
+            r = world.vehicles[node.objects[0]]
+            k = max(-2, min(2, round(r.off_lanes)))
+            add(node, "ok" if (2 - k) in node.answer.acceptable else "bad", f"offset {r.off_lanes:.2f} lanes")
+        elif f == "per.lead_vehicle":
+            # the question is scoped to the image: the truth is the nearest VISIBLE vehicle ahead in the lane
+            ahead = [r for r in vis.values() if _in_lane(r, 0) and r.ds_m > 0]
+            lead = min(ahead, key=lambda r: r.ds_m, default=None)
+            want = [lead.id] if lead is not None else []
+            scoped = "visible" in node.question
+            add(node, "ok" if node.answer.ids == want and scoped else "bad", f"raw visible lead {want}, scoped {scoped}")
+        elif f == "per.lead_distance":
+            r = world.vehicles[node.objects[0]]
+            add(node, "ok" if _num_ok(node.answer, r.gap_m) else "bad", f"raw gap {r.gap_m:.2f} label {node.answer.value}")
+        elif f == "per.lead_speed":
+            r = world.vehicles[node.objects[0]]
+            dv = r.speed_mps - world.ego_speed_mps
+            want = "about the same speed" if abs(dv) < SAME_MPS else ("faster" if dv > 0 else "slower")
+            add(node, "ok" if _choice_ok(node, want) else "bad", f"dv {dv:+.2f}")
+        elif f == "per.lane_free":
+            offset = 1 if q.endswith("left") else -1
+            target = world.ego_index - offset
+            exists = 0 <= target < world.n_lanes
+            gaps = [r.gap_m for r in world.vehicles.values() if _in_lane(r, offset)]
+            gap = min(gaps, default=math.inf)
+            truth = exists and gap >= LANE_FREE_GAP_M
+            add(node, _bool(node, truth), f"exists {exists} nearest gap {gap:.1f} (visible-only "
+                f"{min((r.gap_m for r in vis.values() if _in_lane(r, offset)), default=math.inf):.1f})")
+        elif q == "per.count.near":
+            n = sum(1 for r in world.vehicles.values() if math.hypot(*r.rel) <= RANGE_M)
+            nv = sum(1 for r in vis.values() if math.hypot(*r.rel) <= RANGE_M)
+            ne = sum(1 for vid in world.edge if math.hypot(*world.vehicles[vid].rel) <= RANGE_M)
+            scoped = "visible" in node.question  # the question must say which it counts
+            ok = nv <= node.answer.value <= nv + ne if scoped else node.answer.value == n
+            add(node, "ok" if ok else "bad", f"raw {n} (visible {nv}, on the border {ne})")
+        elif f == "per.count":
+            offset = {"left": 1, "ego": 0, "right": -1}[q.split(".")[-1].split("_")[0]]
+            n = sum(1 for r in vis.values() if _in_lane(r, offset) and r.ds_m > 0)
+            add(node, "ok" if node.answer.value == n else "bad", f"raw visible {n}")
+        elif f == "per.exists":
+            offset = 1 if "left" in q else -1
+            truth = any(_in_lane(r, offset) and -RANGE_M <= r.ds_m < 0 for r in world.vehicles.values())
+            add(node, _bool(node, truth), "raw (all vehicles)")
+        elif f == "per.refer":
+            offset = 1 if q.endswith("left") else -1
+            ahead = "_ahead_" in q
+            pool = vis if "visible" in node.question else world.vehicles
+            cands = [r for r in pool.values() if _in_lane(r, offset) and (r.ds_m > 0) == ahead]
+            best = min(cands, key=lambda r: abs(r.ds_m), default=None)
+            want = [best.id] if best else []
+            add(node, "ok" if node.answer.ids == want else "bad", f"raw {want}")
+    return out
+
+
+# ------------------------------------------------------------------------------ prediction
+
+
+def _at(track: list[tuple[float, float, float, float]], t: float) -> tuple[float, float, float, float]:
+    return min(track, key=lambda row: abs(row[0] - t))
+
+
+def crossing_truth(ego: list, other: list, horizon_s: float = H_S) -> tuple[bool | None, str]:
+    """Does ``other`` reach a crossing point of the ego's (long) IDLE path within H, before the ego?
+
+    None when the physics cannot tell: arrival times within 0.5 s, a closest approach within
+    2..3 m, a crossing angle within +-0.1 rad of the threshold, or an arrival within 0.2 s of H.
+    """
+    oth = [p for p in other if p[0] <= horizon_s + 1e-9]
+    best = None
+    for te, ex, ey, _ in ego:
+        d, to = min((math.hypot(p[1] - ex, p[2] - ey), p[0]) for p in oth)
+        if d < CROSS_RADIUS_M + 1.0:
+            best = (te, to, d, ex, ey)
+            if d < CROSS_RADIUS_M:
+                break
+    if best is None:
+        return False, "no path comes within 3 m"
+    te, to, d, ex, ey = best
+    he = _heading(ego, te)
+    ho = _heading(oth, to)
+    ang = abs(math.remainder(he - ho, math.tau))
+    ang = min(ang, math.pi - ang)
+    info = f"point ({ex:.1f},{ey:.1f}) t_ego {te:.2f} t_other {to:.2f} gap {d:.2f} angle {ang:.2f}"
+    if d >= CROSS_RADIUS_M:
+        return None, "near miss " + info
+    if ang < CROSS_ANGLE_RAD - 0.1:
+        return False, "parallel " + info  # following / merging: the family does not ask
+    if abs(ang - CROSS_ANGLE_RAD) <= 0.1 or abs(te - to) < 0.5 or abs(to - horizon_s) < 0.2:
+        return None, "band " + info
+    return to < te, info
+
+
+def _heading(track: list, t: float) -> float:
+    i = min(range(len(track)), key=lambda k: abs(track[k][0] - t))
+    j0, j1 = max(0, i - 2), min(len(track) - 1, i + 2)
+    return math.atan2(track[j1][2] - track[j0][2], track[j1][1] - track[j0][1])
+
+
+def audit_prediction(frame: Any, graph: Any, world: World) -> list[Verdict]:
+    """Every prediction node against the fresh env's IDLE forward simulation (``world.future``)."""
+    out: list[Verdict] = []
+    fut = world.future
+    ego_tr = fut[0]
+    within = lambda tr: [p for p in tr if p[0] <= H_S + 1e-9]  # noqa: E731
+    for node in graph.nodes:
+        if node.stage != "prediction":
+            continue
+        f = node.family
+        status, detail = "ok", ""
+        if f == "pred.cut_in":
+            vid = node.objects[0]
+            lats = [abs(world.lane.local_coordinates((x, y))[1]) for _, x, y, _ in within(fut[vid])]
+            closest = min(lats)
+            status = _bool(node, closest < world.width_m / 2)
+            if status == "bad" and abs(closest - world.width_m / 2) < 0.5:
+                status = "skip"
+            detail = f"closest lateral {closest:.2f}"
+        elif f == "pred.motion":
+            vid = node.objects[0]
+            v0 = fut[vid][0][3]
+            end = _at(fut[vid], H_S)
+            acc = (end[3] - v0) / end[0]
+            want = "steady" if abs(acc) < ACCEL_MPS2 else ("accelerating" if acc > 0 else "braking")
+            status = "ok" if _choice_ok(node, want) else ("skip" if abs(abs(acc) - ACCEL_MPS2) < 0.25 else "bad")
+            detail = f"acc {acc:+.2f}"
+        elif f == "pred.ttc_lead":
+            r = world.vehicles[node.objects[0]]
+            closing = world.ego_speed_mps - r.speed_mps
+            ttc = max(r.gap_m, 0.0) / closing if closing > 0.5 else None
+            if ttc is not None and ttc > 30.0:
+                ttc = None
+            text_ok = "keep their current speeds" in node.question
+            status = "ok" if _num_ok(node.answer, ttc) and text_ok else "bad"
+            detail = f"constant-speed ttc {ttc if ttc is None else round(ttc, 2)} label {node.answer.value} text {text_ok}"
+        elif f == "pred.near_ego":
+            dmin = {}
+            for vid in world.visible:
+                tr = within(fut.get(vid, []))
+                n = min(len(tr), len(within(ego_tr)))
+                if not n:
+                    continue
+                dmin[vid] = min(math.hypot(tr[k][1] - ego_tr[k][1], tr[k][2] - ego_tr[k][2]) for k in range(n))
+            optional = set(node.answer.optional_ids)
+            want = {v for v, d in dmin.items() if d < NEAR_M and v not in optional}
+            got = set(node.answer.ids) - optional
+            edge = {v for v in want ^ got if abs(dmin.get(v, 99) - NEAR_M) < 0.3}
+            status = "ok" if want == got else ("skip" if (want ^ got) <= edge else "bad")
+            detail = f"missing {sorted(want - got)} extra {sorted(got - want)} " + \
+                ", ".join(f"{v}:{dmin.get(v, float('nan')):.1f}" for v in sorted(want ^ got))
+        elif f == "pred.cross_first":
+            vid = node.objects[0]
+            truth, detail = crossing_truth(ego_tr + world.ego_tail, fut[vid])
+            if truth is None:
+                status = "ok" if node.answer.accept_both else "skip"
+            else:
+                status = _bool(node, truth)
+            detail = f"truth {truth} label {node.answer.value}{'/both' if node.answer.accept_both else ''}: {detail}"
+        else:
+            continue
+        if node.ambiguous and status == "bad":
+            status = "skip"
+        out.append(Verdict(f, node.qid, status, detail))
+    return out
+
+
+# ------------------------------------------------------------------------------ driver
+
+
+def audit_dataset(root: Path, limit: int | None = None) -> tuple[list[tuple[str, Verdict]], dict[str, int]]:
+    """Audit every frame of a dataset folder; returns (frame_id, verdict) pairs and frames per scenario."""
+    from drivechain.dataset import load_dataset
+
+    ds = load_dataset(root)
+    size = ds.manifest.config.get("image_size")
+    records = list(ds.records())
+    actions: dict[tuple[str, int], list[str]] = defaultdict(list)
+    verdicts: list[tuple[str, Verdict]] = []
+    frames: Counter[str] = Counter()
+    for rec in records[:limit] if limit else records:
+        fr = rec.frame
+        key = (fr.scenario, fr.episode)
+        history = actions[key][: fr.step]
+        env = fresh_env(fr, history)
+        world = read_world(env, tuple(size) if size else None)
+        _check_replay(fr, world)
+        world.future = simulate_idle(env, LONG_S)
+        world.ego_tail = route_tail(env, world.future[0], ROUTE_AHEAD_M)
+        for v in audit_perception(fr, rec.graph, world) + audit_prediction(fr, rec.graph, world):
+            verdicts.append((fr.frame_id, v))
+        actions[key].append(fr.meta["ego_action"])
+        frames[fr.scenario] += 1
+        env.close()
+    return verdicts, dict(frames)
+
+
+def _check_replay(frame: Any, world: World) -> None:
+    """The rebuilt env must hold the very state the frame recorded (else every check is meaningless)."""
+    if abs(world.ego.position[0] - frame.ego.x_m) > 1e-3 or abs(world.ego.position[1] - frame.ego.y_m) > 1e-3:
+        raise SystemExit(f"{frame.frame_id}: replay diverged (ego at {world.ego.position}, frame {frame.ego.x_m, frame.ego.y_m})")
+    for a in frame.agents:
+        r = world.vehicles.get(a.id)
+        if r is None or abs(r.v.position[0] - a.x_m) > 1e-3 or abs(r.v.position[1] - a.y_m) > 1e-3:
+            raise SystemExit(f"{frame.frame_id}: replay diverged at vehicle {a.id}")
+
+
+def summarize(verdicts: list[tuple[str, Verdict]]) -> dict[str, Counter]:
+    """family -> Counter(ok/bad/skip)."""
+    table: dict[str, Counter] = defaultdict(Counter)
+    for _, v in verdicts:
+        table[v.family][v.status] += 1
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Generate, audit, print the table; exit 1 when any label disagrees."""
+    from drivechain.generate import GenerateConfig, generate
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--scenarios", default="highway,merge,intersection,roundabout,exit")
+    p.add_argument("--episodes", type=int, default=6)
+    p.add_argument("--steps", type=int, default=12)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--epsilon", type=float, default=0.2)
+    p.add_argument("--data", type=Path, default=None, help="audit this dataset folder (generated there first if missing)")
+    p.add_argument("--show", type=int, default=5, help="disagreements printed per family")
+    args = p.parse_args(argv)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = args.data
+        if root is None or not root.exists():
+            root = root or Path(tmp) / "data"
+            cfg = GenerateConfig(scenarios=args.scenarios.split(","), episodes=args.episodes,
+                                 steps_per_episode=args.steps, seed=args.seed, epsilon=args.epsilon,
+                                 image_size=None)
+            generate(cfg, root, workers=1)
+        t1 = time.perf_counter()
+        verdicts, frames = audit_dataset(root)
+    t2 = time.perf_counter()
+    table = summarize(verdicts)
+    print(f"frames audited: {sum(frames.values())} {frames}  (generate {t1 - t0:.0f} s, audit {t2 - t1:.0f} s)")
+    print(f"{'family':24s} {'labels':>7s} {'disagree':>8s} {'skipped':>8s}")
+    for fam in sorted(table):
+        c = table[fam]
+        print(f"{fam:24s} {sum(c.values()):7d} {c['bad']:8d} {c['skip']:8d}")
+    bad = [(fid, v) for fid, v in verdicts if v.status == "bad"]
+    shown: Counter[str] = Counter()
+    for fid, v in bad:
+        if shown[v.family] < args.show:
+            print(f"  BAD {fid} {v.qid}: {v.detail}")
+            shown[v.family] += 1
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
