@@ -10,7 +10,8 @@ reject (with 1 m of slack), calling highway-env's code on the rest in the origin
 the time in the roundabout) first bounds each lane's distance from below by the distance to a
 box around the lane (``lane_boxes``) and evaluates highway-env's own distance only for lanes whose
 bound does not exceed the best distance found: same argmin, same ties.
-Only look-ahead copies are patched (instance attributes; the env that makes the dataset is not).
+Only look-ahead copies are patched (instance attributes; the env that makes the dataset is not);
+a Road subclass's own ``step`` preamble is kept (``RegulatedRoad``: intersection right of way).
 """
 
 from __future__ import annotations
@@ -80,6 +81,8 @@ def patch_network(network: Any) -> None:
 def patch_road(road: Any) -> None:
     """Replace ``act``, ``step``, ``neighbour_vehicles`` and the network's closest-lane search on
     this instance only."""
+    from highway_env.road.regulation import RegulatedRoad
+    from highway_env.road.road import Road
     from highway_env.vehicle.objects import Landmark
 
     patch_network(road.network)
@@ -173,6 +176,18 @@ def patch_road(road: Any) -> None:
             for other in road.objects:
                 vehicle.handle_collisions(other, dt)
 
+    def regulated_step(dt: float) -> None:
+        # RegulatedRoad.step's own preamble (intersection: vehicles yield at priorities), then ours
+        road.steps += 1
+        if road.steps % int(1 / dt / road.REGULATION_FREQUENCY) == 0:
+            road.enforce_road_rules()
+        step(dt)
+
     road.neighbour_vehicles = neighbour_vehicles
-    road.act = act
-    road.step = step
+    # only where the class keeps highway-env's own act/step: a subclass may add rules we would skip
+    if type(road).act is Road.act:
+        road.act = act
+    if type(road).step is Road.step:
+        road.step = step
+    elif type(road).step is RegulatedRoad.step:
+        road.step = regulated_step
