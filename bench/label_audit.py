@@ -185,6 +185,8 @@ class World:
     env: Any
     ego: Any
     ego_speed_mps: float
+    ego_xy: Any
+    ego_lane_index: tuple
     lane: Any
     width_m: float
     n_lanes: int
@@ -216,7 +218,7 @@ def read_world(env: Any, image_size: tuple[int, int] | None) -> World:
         ds = float(sv - s0)
         rows[v._aid] = Raw(v._aid, v, ds, -float(lat) / w, abs(ds) - (v.LENGTH + ego.LENGTH) / 2,
                            (float(dx * c + dy * s), float(dx * s - dy * c)), float(v.speed))
-    return World(u, ego, float(ego.speed), lane, w, len(u.road.network.graph[a][b]), int(i or 0), rows, vis, edge)
+    return World(u, ego, float(ego.speed), ego.position.copy(), tuple(ego.lane_index), lane, w, len(u.road.network.graph[a][b]), int(i or 0), rows, vis, edge)
 
 
 def _visible_ids(u: Any, image_size: tuple[int, int] | None, edge_m: float = 0.0) -> set[int]:
@@ -332,7 +334,10 @@ def audit_perception(frame: Any, graph: Any, world: World) -> list[Verdict]:
         elif f == "per.lane_free":
             offset = 1 if q.endswith("left") else -1
             target = world.ego_index - offset
-            exists = 0 <= target < world.n_lanes
+            # highway-env's own rule for a lane the ego may change into: a side lane, reachable (not forbidden)
+            a, b, _ = world.ego_lane_index
+            exists = 0 <= target < world.n_lanes and world.env.road.network.get_lane((a, b, target)).is_reachable_from(
+                world.ego_xy)
             gaps = [r.gap_m for r in world.vehicles.values() if _in_lane(r, offset)]
             gap = min(gaps, default=math.inf)
             truth = exists and gap >= LANE_FREE_GAP_M

@@ -144,3 +144,21 @@ def test_vehicle_positions_are_ego_relative_left_positive(frames):
                 assert np.sign(y) == np.sign(lateral_m)
             if row["ds"] > 3.0 or row["ds"] < -3.0:
                 assert np.sign(x) == np.sign(row["ds"])
+
+
+def test_merge_lane_beside_the_ego_is_counted_but_never_free():
+    """On merge's b>c section the on-ramp's lane is a real third lane (counted), but highway-env
+    forbids entering it: 'is the right lane free for a lane change' must be no there."""
+    src = make_source("highway", "merge")
+    src.reset(seed=2)  # seed 2, 9 IDLE steps: on b>c in lane 1 with no vehicle near it in the merge lane
+    for _ in range(9):
+        src.step("IDLE")
+    ego = src.env.vehicle
+    assert ego.lane_index == ("b", "c", 1)
+    merge_lane = src.env.road.network.get_lane(("b", "c", 2))
+    assert not merge_lane.is_reachable_from(ego.position)  # highway-env's own rule (forbidden lane)
+    frame = src.frame()
+    graph = build_graph(frame, src)
+    assert graph.get("per.lanes").answer.value == len(src.env.road.network.graph["b"]["c"]) == 3
+    right = graph.get("per.lane_free.right").answer
+    assert right.value is False and not right.accept_both

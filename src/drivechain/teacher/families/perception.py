@@ -155,6 +155,12 @@ def lane_free(ctx: TeacherContext) -> list[QA]:
             out.append(qa(qid, "per.lane_free", P, q, BooleanAnswer(value=False),
                           f"There is no lane to the {side} of the ego.", parents=["per.ego_lane"]))
             continue
+        if _closed(ctx, offset):
+            # e.g. merge's on-ramp lane beside the motorway: it exists but the ego may not enter it
+            out.append(qa(qid, "per.lane_free", P, q, BooleanAnswer(value=False),
+                          f"The {side} lane is closed to the ego here (the simulator does not allow a lane change "
+                          "into it, e.g. a merge lane that ends).", parents=["per.ego_lane"]))
+            continue
         m = lane_members(view, offset, "any")
         sure_gap = min((p.gap_m for p in m.sure), default=float("inf"))
         unsure_gap = min((p.gap_m for p in m.unsure), default=float("inf"))
@@ -169,6 +175,13 @@ def lane_free(ctx: TeacherContext) -> list[QA]:
                       + (" Near the threshold: both answers accepted." if both else ""),
                       parents=["per.ego_lane", "per.vehicles"], objects=blockers))
     return out
+
+
+def _closed(ctx: TeacherContext, offset: int) -> bool:
+    """The source says the lane change toward ``offset`` is impossible although the lane exists."""
+    action = "LANE_LEFT" if offset == 1 else "LANE_RIGHT"
+    frame = ctx.frame
+    return bool(frame.available_actions) and action in frame.actions and action not in frame.available_actions
 
 
 def counts(ctx: TeacherContext) -> list[QA]:
