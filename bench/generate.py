@@ -55,12 +55,30 @@ def raw_decision_s(scenario: str, steps: int) -> float:
     return spent / steps
 
 
+def count_rollouts() -> list[float]:
+    """Count the reduced/full rollouts (and their simulated seconds) of this process's sources."""
+    from drivechain.sources.highway import HighwaySource
+
+    seen = [0.0, 0.0]
+    original = HighwaySource._rollout
+
+    def counted(self, action, horizon_s, reduced):  # type: ignore[no-untyped-def]
+        seen[0] += 1
+        seen[1] += horizon_s
+        return original(self, action, horizon_s, reduced)
+
+    HighwaySource._rollout = counted  # type: ignore[method-assign]
+    return seen
+
+
 def per_scenario(episodes: int, steps: int) -> None:
+    seen = count_rollouts()
     print(f"load before: {load()}")
-    print("| scenario | frames/s | frame+render+teacher+write per frame [ms] | raw decision [ms] | ratio (target <= 1.0) | teacher [ms] | render [ms] | frame [ms] | load |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| scenario | frames/s | frame+render+teacher+write per frame [ms] | raw decision [ms] | ratio (target <= 1.0) | teacher [ms] | render [ms] | frame [ms] | rollouts/frame | simulated s/frame | load |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for sc in SCENARIOS:
         cfg = GenerateConfig(scenarios=[sc], episodes=episodes, steps_per_episode=steps, seed=1)
+        seen[:] = [0.0, 0.0]
         with tempfile.TemporaryDirectory() as tmp:
             t0 = time.perf_counter()
             manifest, results = generate(cfg, Path(tmp) / "d", workers=1)
@@ -71,7 +89,8 @@ def per_scenario(episodes: int, steps: int) -> None:
         raw = raw_decision_s(sc, max(frames, 10))
         print(
             f"| {sc} | {frames / wall:.1f} | {overhead * 1e3:.1f} | {raw * 1e3:.1f} | {overhead / raw:.2f} "
-            f"| {sec['teacher'] * 1e3:.1f} | {sec['render'] * 1e3:.1f} | {sec['frame'] * 1e3:.1f} | {load()} |"
+            f"| {sec['teacher'] * 1e3:.1f} | {sec['render'] * 1e3:.1f} | {sec['frame'] * 1e3:.1f} "
+            f"| {seen[0] / frames:.1f} | {seen[1] / frames:.1f} | {load()} |"
         )
 
 
