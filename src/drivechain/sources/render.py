@@ -67,6 +67,9 @@ def draw_marks(image: np.ndarray, marks: list[tuple[int, list[float]]]) -> np.nd
         w, h = x1 - x0, y1 - y0
         # beside the vehicle, not on it, so the car itself stays visible
         left, top = round(box[2]) + 1, round(box[1]) - h - 1
+        # a vehicle on the image border keeps its label readable: clamp the label inside the image
+        left = min(max(left, 1), pil.width - w - 2)
+        top = min(max(top, 1), pil.height - h - 2)
         draw.rectangle((left - 1, top - 1, left + w + 1, top + h + 1), fill=(0, 0, 0))
         draw.text((left - x0, top - y0), text, fill=(255, 255, 255), font=font)
     return np.asarray(pil)
