@@ -262,7 +262,7 @@ def generate(
                     if on_episode:
                         on_episode(res)
         frames_hash = write_frames(tmp, _part_lines(results))
-        shutil.rmtree(tmp / PARTS)
+        shutil.rmtree(tmp / PARTS, ignore_errors=True)
         manifest = Manifest(
             name=cfg.name,
             source=cfg.source,
