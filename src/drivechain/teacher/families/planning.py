@@ -230,8 +230,10 @@ def importance(ctx: TeacherContext) -> list[QA]:
         question=(f"Rank the vehicles within {IMPORTANCE_RANGE_M:g} m by how much they matter to the ego's "
                   f"next {ctx.horizon_s:g} s, most important first (at most {IMPORTANCE_TOP})."),
         answer=RankingAnswer(ids=ids),
-        explanation="Ranked by predicted closeness to the ego's path if it keeps lane and speed: "
-                    + ", ".join(f"vehicle {r.agent.id} ({r.risk_m:.0f} m)" for r in ranked) + ".",
+        explanation="Ranked by predicted closeness to the ego's path if it keeps lane and speed (a vehicle "
+                    f"beside the path counts {OFF_PATH_PENALTY_M:g} m farther than one in it): "
+                    + ", ".join(f"vehicle {r.agent.id} ({'in the path' if r.in_path else 'beside the path'}, "
+                                f"closest {max(r.gap_m, 0):.0f} m)" for r in ranked) + ".",
         parents=_existing(ctx, ["per.vehicles", "plan.danger"]), objects=ids,
         meta={"risk_m": [round(r.risk_m, 2) for r in ranked]},
     )]
