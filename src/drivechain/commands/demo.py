@@ -90,7 +90,7 @@ def _print_leaderboard(run_dirs: list[Path]) -> None:
 
     table = Table(title="drivechain leaderboard")
     for col in ("model", "overall", "Per", "Pred", "Plan", "Beh", "drive", "tokens", "$/1k fr"):
-        table.add_column(col, justify="left" if col == "model" else "right")
+        table.add_column(col, justify="left" if col == "model" else "right", no_wrap=col == "model")
     for r in leaderboard(load_runs(run_dirs)):
         st = r.get("stages") or {}
         table.add_row(r["model"], f(r.get("overall")), *(f(st.get(s)) for s in
