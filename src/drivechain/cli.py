@@ -48,7 +48,11 @@ def main(argv: list[str] | None = None) -> None:
         typer.echo("aborted", err=True)
         sys.exit(130)
     except typer.TyperException as exc:  # usage errors: click's own one-line message
-        exc.show()  # type: ignore[attr-defined]
+        # One line, like every other bad input: the message plus where to look, no usage box.
+        ctx = getattr(exc, "ctx", None)
+        hint = f"; see '{ctx.command_path} --help'" if ctx is not None else ""
+        message = " ".join(exc.format_message().split()).rstrip(".")  # type: ignore[attr-defined]
+        typer.echo(f"error: {message}{hint}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)

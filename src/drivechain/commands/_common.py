@@ -53,3 +53,44 @@ ConfigOption = typer.Option(
     exists=False,
     dir_okay=False,
 )
+
+
+def check_out_folder(out: Path, command: str, owned: tuple[str, ...]) -> None:
+    """Refuse an ``--out`` that is a file, or a non-empty folder holding none of ``command``'s own files."""
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} exists and is not a folder; choose a folder for '{command}'")
+    if out.is_dir() and any(out.iterdir()) and not any((out / name).exists() for name in owned):
+        # Writing into someone else's folder could overwrite their files; resuming our own is fine.
+        raise ConfigError(f"--out {out} is a non-empty folder not written by '{command}'; choose another --out")
+
+
+def check_server(base_url: str, timeout_s: float = 5.0) -> None:
+    """Fail fast (one line) when nothing listens at the base URL; any HTTP answer counts as reachable."""
+    import asyncio
+
+    import aiohttp
+
+    from drivechain.errors import DrivechainError
+
+    async def probe() -> None:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as s:
+            async with s.get(base_url.rstrip("/") + "/models") as resp:
+                await resp.read()
+
+    try:
+        asyncio.run(probe())
+    except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        raise DrivechainError(
+            f"model server {base_url} is unreachable ({type(exc).__name__}); start it or fix --base-url"
+        ) from None
+
+
+def check_model_server(spec: str, base_url: str | None) -> None:
+    """Probe the server of an ``openai:`` spec up front, so a dead server is one line, not a run of failed requests."""
+    import os
+
+    from drivechain.models.registry import BASE_URL_ENV
+
+    url = base_url or os.environ.get(BASE_URL_ENV)
+    if spec.strip().startswith("openai:") and url and url.startswith("http"):
+        check_server(url)

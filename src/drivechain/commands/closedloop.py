@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from drivechain.commands._common import ConfigOption
+from drivechain.commands._common import ConfigOption, check_model_server, check_out_folder
 
 
 def register(app: typer.Typer) -> None:
@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
         teacher_baseline: bool = typer.Option(True, "--teacher-baseline/--no-teacher-baseline", help="Also drive the same seeds with the teacher (efficiency vs teacher)."),
         record: bool = typer.Option(False, "--record", help="Write the visited frames (labels + model answers) as a dataset in RUN/dataset."),
         replay: bool = typer.Option(True, "--replay/--no-replay", help="Write an animated GIF per episode."),
-        timeout_s: float = typer.Option(120.0, "--timeout", help="Per-request timeout [s]."),
+        timeout_s: float = typer.Option(120.0, "--timeout", min=0.01, help="Per-request timeout [s]."),
         retries: int = typer.Option(4, "--retries", min=0, help="Retries of a transient fault."),
         max_tokens: int = typer.Option(1024, "--max-tokens", min=1, help="Completion token limit."),
         prices: Path | None = typer.Option(None, "--prices", help="TOML price table overriding the shipped one."),
@@ -55,6 +55,8 @@ def register(app: typer.Typer) -> None:
             where = ".".join(str(p) for p in first.get("loc", ()))
             msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
             raise ConfigError(f"invalid closedloop option {where}: {msg}") from None
+        check_out_folder(out, "closedloop", ("config.json", "episodes.jsonl", "episodes", "steps"))
+        check_model_server(model, base_url)
         opts = RunOptions(workers=workers, concurrency=concurrency, timeout_s=timeout_s, retries=retries,
                           prices=str(prices) if prices else None)
         summary = run_closedloop(cfg, out, opts)

@@ -21,6 +21,8 @@ SIZES = {"tiny": (1, 2, 1, 4, 8), "small": (2, 4, 2, 15, 32)}
 
 def _fresh_out(out: Path) -> None:
     """Empty a folder the demo wrote before; refuse to touch any other non-empty folder."""
+    if out.exists() and not out.is_dir():
+        raise DrivechainError(f"--out {out} exists and is not a folder; pick a folder for the demo")
     if out.exists() and any(out.iterdir()):
         if not (out / MARKER).exists():
             raise DrivechainError(f"{out} is not empty and was not written by 'drivechain demo'; pick another --out")

@@ -7,7 +7,8 @@ from typing import Any
 
 import typer
 
-from drivechain.commands._common import ConfigOption
+from drivechain.commands._common import ConfigOption, check_out_folder
+from drivechain.commands._common import check_server as _check_server
 
 PROTOCOL_CHOICES = ("transitions", "free", "cot", "all")
 IMAGE_CHOICES = ("both", "with", "without")
@@ -50,27 +51,6 @@ def register(app: typer.Typer) -> None:
         )
 
 
-def _check_server(base_url: str, timeout_s: float = 5.0) -> None:
-    """Fail fast (one line) when nothing listens at the base URL; any HTTP answer counts as reachable."""
-    import asyncio
-
-    import aiohttp
-
-    from drivechain.errors import DrivechainError
-
-    async def probe() -> None:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as s:
-            async with s.get(base_url.rstrip("/") + "/models") as resp:
-                await resp.read()
-
-    try:
-        asyncio.run(probe())
-    except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
-        raise DrivechainError(
-            f"model server {base_url} is unreachable ({type(exc).__name__}); start it or fix --base-url"
-        ) from None
-
-
 def run_eval(
     *, data: Path, model_spec: str, base_url: str | None, protocol: str, image: str, concurrency: int,
     limit: int | None, timeout_s: float, retries: int, max_tokens: int, seed: int, prices_path: Path | None,
@@ -92,8 +72,7 @@ def run_eval(
         raise ConfigError(f"--protocol {protocol!r} is not one of {', '.join(PROTOCOL_CHOICES)}")
     if image not in IMAGE_CHOICES:
         raise ConfigError(f"--image {image!r} is not one of {', '.join(IMAGE_CHOICES)}")
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} exists and is not a folder; choose a run folder")
+    check_out_folder(out, "eval", ("scores.jsonl", "results.sqlite"))
     protocols = PROTOCOLS if protocol == "all" else (protocol,)
     dataset = load_dataset(data)
     records = list(islice(dataset.records(), limit))

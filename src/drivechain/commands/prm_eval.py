@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from drivechain.commands._common import ConfigOption
+from drivechain.commands._common import ConfigOption, check_model_server, check_out_folder
 
 
 def register(app: typer.Typer) -> None:
@@ -25,6 +25,8 @@ def register(app: typer.Typer) -> None:
         """ProcessBench first-error F1 and best-of-N (N = 1..16) by PRM product/min/last, ORM and majority vote."""
         from drivechain.process.prm_eval import run_prm_eval
 
+        check_out_folder(out, "prm-eval", ("step_scores.jsonl", "table.md"))
+        check_model_server(rater, base_url)
         s = run_prm_eval(data, out, rater, threshold=threshold, base_url=base_url, concurrency=concurrency)
         from drivechain.process.prm_eval import table
 

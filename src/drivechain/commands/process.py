@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from drivechain.commands._common import ConfigOption
+from drivechain.commands._common import ConfigOption, check_model_server, check_out_folder
 
 
 def register(app: typer.Typer) -> None:
@@ -33,6 +33,9 @@ def register(app: typer.Typer) -> None:
         """Rate candidate steps (-1/0/+1) on the teacher's prefix, keep hard negatives, export PRM800K/ProcessBench/TRL."""
         from drivechain.process.pipeline import ProcessConfig, run_process
 
+        check_out_folder(out, "process", ("candidates.jsonl", "chains.jsonl"))
+        for spec in (generator, rater):
+            check_model_server(spec, base_url)
         cfg = ProcessConfig(generator=generator, n=n, chains=chains, temperature=temperature, rater=rater,
                             top_k=top_k, seed=seed, limit=limit, base_url=base_url, concurrency=concurrency,
                             p_correct=p_correct, propagate=propagate)

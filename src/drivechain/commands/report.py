@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from drivechain.commands._common import ConfigOption
+from drivechain.commands._common import ConfigOption, check_out_folder
 
 
 def report(
@@ -18,6 +18,7 @@ def report(
     """Build a self-contained HTML report (leaderboard, transitions, frames, closed loop, process)."""
     from drivechain.report.build import build_report
 
+    check_out_folder(out, "report", ("index.html",))
     index = build_report(runs, out, frames=frames)
     typer.echo(f"report: {index}")
 

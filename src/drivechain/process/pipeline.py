@@ -67,6 +67,8 @@ def _validate(cfg: ProcessConfig) -> None:
         raise ConfigError("process: --p-correct and --propagate must be in [0, 1]")
     if not 0.0 <= cfg.temperature <= 2.0:
         raise ConfigError(f"process: --temperature {cfg.temperature} outside [0, 2]")
+    if cfg.limit is not None and cfg.limit < 1:
+        raise ConfigError(f"process: --limit {cfg.limit} must be >= 1 (or left out for all frames)")
 
 
 async def _frame(record: FrameRecord, gen: Any, rater: Any, cfg: ProcessConfig) -> FrameResult:
