@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -81,6 +82,9 @@ CASES = [
     ("gen-config-unknown-key", "generate --config {unknown_toml} --out {out}"),
     ("gen-config-wrong-type", "generate --config {wrongtype_toml} --out {out}"),
     ("gen-out-is-file", "generate --scenarios highway --episodes 1 --steps-per-episode 1 --out {afile}"),
+    ("gen-out-under-file", "generate --scenarios highway --episodes 1 --steps-per-episode 1 --out {afile}/sub"),
+    ("gen-empty-name", "generate --name '' --scenarios highway --episodes 1 --steps-per-episode 1 --out {out}"),
+    ("eval-out-under-file", "eval --data {ds} --model oracle --out {afile}/sub"),
     ("eval-unknown-model", "eval --data {ds} --model nope --out {out}"),
     ("eval-unknown-protocol", "eval --data {ds} --model oracle --protocol nope --out {out}"),
     ("eval-limit-zero", "eval --data {ds} --model oracle --limit 0 --out {out}"),
@@ -103,6 +107,7 @@ CASES = [
     ("report-not-a-run", "report {empty} --out {out}"),
     ("report-garbled-summary", "report {garbsum} --out {out}"),
     ("report-out-is-file", "report {garbsum} --out {afile}"),
+    ("report-out-under-file", "report {garbsum} --out {afile}/sub"),
     ("demo-out-is-file", "demo --out {afile}"),
     ("demo-unknown-size", "demo --size huge --out {out}"),
 ]
@@ -113,7 +118,7 @@ def test_bad_input_is_one_line_and_exit_2(scratch: dict[str, Path], tmp_path: Pa
     """Each mistake: exit 2, a single 'error: ...' line, no traceback, no output folder, foreign files intact."""
     out = tmp_path / "out"
     values = {k: str(v) for k, v in scratch.items()} | {"out": str(out), "url": _closed_port_url()}
-    args = [a.format_map(values) for a in argv.split()]
+    args = [a.format_map(values) for a in shlex.split(argv)]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     env.pop("DRIVECHAIN_BASE_URL", None)
     proc = subprocess.run([sys.executable, "-m", "drivechain.cli", *args], capture_output=True, text=True,

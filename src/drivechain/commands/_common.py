@@ -55,10 +55,18 @@ ConfigOption = typer.Option(
 )
 
 
-def check_out_folder(out: Path, command: str, owned: tuple[str, ...]) -> None:
-    """Refuse an ``--out`` that is a file, or a non-empty folder holding none of ``command``'s own files."""
+def check_out_path(out: Path, command: str) -> None:
+    """Refuse an ``--out`` that is a file or lies under a file (no folder can be made there)."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} exists and is not a folder; choose a folder for '{command}'")
+    blocker = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise ConfigError(f"--out {out} lies under {blocker}, which is a file; choose a folder for '{command}'")
+
+
+def check_out_folder(out: Path, command: str, owned: tuple[str, ...]) -> None:
+    """Refuse an ``--out`` that is a file, or a non-empty folder holding none of ``command``'s own files."""
+    check_out_path(out, command)
     if out.is_dir() and any(out.iterdir()) and not any((out / name).exists() for name in owned):
         # Writing into someone else's folder could overwrite their files; resuming our own is fine.
         raise ConfigError(f"--out {out} is a non-empty folder not written by '{command}'; choose another --out")

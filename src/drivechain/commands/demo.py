@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from drivechain.commands._common import ConfigOption
+from drivechain.commands._common import ConfigOption, check_out_path
 from drivechain.errors import DrivechainError
 
 MARKER = ".drivechain-demo"
@@ -21,8 +21,7 @@ SIZES = {"tiny": (1, 2, 1, 4, 8), "small": (2, 4, 2, 15, 32)}
 
 def _fresh_out(out: Path) -> None:
     """Empty a folder the demo wrote before; refuse to touch any other non-empty folder."""
-    if out.exists() and not out.is_dir():
-        raise DrivechainError(f"--out {out} exists and is not a folder; pick a folder for the demo")
+    check_out_path(out, "demo")
     if out.exists() and any(out.iterdir()):
         if not (out / MARKER).exists():
             raise DrivechainError(f"{out} is not empty and was not written by 'drivechain demo'; pick another --out")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from drivechain.commands._common import ConfigOption
+from drivechain.commands._common import ConfigOption, check_out_path
 
 
 def register(app: typer.Typer) -> None:
@@ -39,6 +39,9 @@ def register(app: typer.Typer) -> None:
         from drivechain.generate import GenerateConfig, generate, parse_image_size, prepare_out
         from drivechain.sources.base import SOURCES
 
+        check_out_path(out, "generate")
+        if not name.strip():
+            raise ConfigError("--name is empty; give the dataset a name (it goes into the manifest)")
         if source not in SOURCES:
             raise ConfigError(f"unknown source '{source}'; choose one of: {', '.join(SOURCES)}")
         names = [s.strip() for s in scenarios.split(",") if s.strip()]
