@@ -114,7 +114,7 @@ def test_kill_and_rerun_equals_an_uninterrupted_run(oracle: tuple[Path, dict, li
     proc.wait()
     assert first is not None, "no episode finished before the kill"
     kept = {p: p.stat().st_mtime_ns for p in (out / "episodes").rglob("*.json")}
-    assert 1 <= len(kept) < 4  # some finished, some did not
+    assert 0 < len(kept) < 4  # some finished, some did not
     summary = run_closedloop(LoopConfig.model_validate_json((out / "config.json").read_text()), out,
                              RunOptions(workers=2, concurrency=4, progress=False))
     for path, mtime in kept.items():

@@ -101,7 +101,7 @@ def test_batched_generation_with_several_images(tiny_llava, tmp_path):
     for resp, limit in zip(responses[:3], (5, 5, 3)):
         assert resp.ok, resp.error
         assert isinstance(resp.text, str) and resp.text.strip()
-        assert 1 <= resp.usage.completion_tokens <= limit
+        assert 0 < resp.usage.completion_tokens <= limit
         assert resp.latency_s > 0 and resp.model == model.name
     # Each image adds (32/8)^2 + 1 = 17 image tokens to the prompt.
     with_two, without, with_one = (r.usage.prompt_tokens for r in responses[:3])
