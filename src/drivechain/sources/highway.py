@@ -306,7 +306,7 @@ class HighwaySource:
         """The bird's-eye image H x W x 3 uint8, with id marks on visible vehicles when enabled."""
         image = self._env.render()
         if image is None or image.shape[:2] != (self.camera.height_px, self.camera.width_px):
-            raise ConfigError("highway-env returned no image; leave SDL_VIDEODRIVER unset (never 'dummy')")
+            raise ConfigError("highway-env returned no image; unset the SDL_VIDEODRIVER environment variable and retry")
         if self.marks:
             ego_v = self._env.vehicle
             ctx = _EgoCtx(ego_v, self.camera)
