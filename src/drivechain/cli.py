@@ -18,7 +18,8 @@ app = typer.Typer(
 )
 
 # Each module defines ``register(app)``; imports stay light so start-up stays fast.
-COMMANDS = ("generate", "eval", "closedloop", "process", "prm_eval", "report", "demo")
+COMMANDS = ("generate", "eval", "closedloop", "process", "prm_eval", "report", "demo",
+            "import_drivelm", "export_drivelm", "score_drivelm")
 
 for _name in COMMANDS:
     try:

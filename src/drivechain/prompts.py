@@ -20,8 +20,11 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
+from drivechain.errors import ConfigError
+from drivechain.interop.drivelm.tags import TAG_NOTE, has_tags
 from drivechain.models.base import ImagePart, Message, Request, TextPart
 from drivechain.schema import (
     STAGES,
@@ -36,6 +39,9 @@ from drivechain.schema import (
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 COT_HEADERS = ("Perception:", "Prediction:", "Planning:", "Behavior:")
+CAMERA_CHOICES = ("front", "all")
+# A single-camera frame sends its one image either way; ``front`` picks the first of these names.
+FRONT_NAMES = ("CAM_FRONT", "FRONT", "RGB_FRONT", "CAMERA_FRONT")
 
 SYSTEM_PROMPT = (
     "You are the driving assistant of the ego vehicle (the car in the image marked as the ego). "
@@ -104,9 +110,12 @@ def format_hint(qa: QA) -> str:
         return '"yes" or "no"'
     if isinstance(a, NumberAnswer):
         return f'a number in {a.unit}, or "none" if it does not exist'
+    tags = qa.meta.get("names") == "tags"  # objects named by DriveLM-style tags, not drawn numbers
     if isinstance(a, ObjectsAnswer):
-        return 'vehicle numbers like "3, 5", or "none"'
+        return 'object ids like "c1, c3" (or their full tags), or "none"' if tags else 'vehicle numbers like "3, 5", or "none"'
     if isinstance(a, RankingAnswer):
+        if tags:
+            return 'object ids most important first like "c3 > c1 > c2", or "none"'
         return 'vehicle numbers most important first like "3 > 5 > 1", or "none"'
     return "one short sentence"
 
@@ -131,6 +140,26 @@ def _question_block(qa: QA) -> str:
     return "\n".join(lines)
 
 
+def select_cameras(images: dict[str, str], cameras: str | Sequence[str] = "all") -> list[tuple[str, str]]:
+    """(camera, path) pairs to send: ``all`` (dataset order), ``front``, or camera names (comma list)."""
+    if not images:
+        return []
+    if isinstance(cameras, str):
+        if cameras == "all":
+            return list(images.items())
+        if cameras == "front":
+            front = next((c for c in images if c.upper() in FRONT_NAMES), next(iter(images)))
+            return [(front, images[front])]
+        cameras = [c.strip() for c in cameras.split(",") if c.strip()]
+    missing = [c for c in cameras if c not in images]
+    if missing:
+        raise ConfigError(
+            f"camera(s) {', '.join(missing)} not in this frame (it has {', '.join(images)}); "
+            "use --cameras front, all or names from that list"
+        )
+    return [(c, images[c]) for c in cameras]
+
+
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
@@ -147,6 +176,7 @@ def build_request(
     temperature: float = 0.0,
     max_tokens: int = 1024,
     seed: int | None = None,
+    cameras: str | Sequence[str] = "all",
 ) -> Request:
     """The request asking ``targets`` of one frame, given the image and/or upstream answers as text."""
     frame = record.frame
@@ -156,11 +186,19 @@ def build_request(
             for i, path in enumerate(frame.history_images):
                 parts.append(TextPart(text=f"Past frame {i - len(frame.history_images)} (oldest first):"))
                 parts.append(ImagePart(path=path))
-        if frame.images:
-            cam, path = next(iter(frame.images.items()))
-            parts.append(TextPart(text=f"Current frame ({cam}):"))
-            parts.append(ImagePart(path=path))
+        chosen = select_cameras(frame.images, cameras)
+        if len(chosen) == 1:
+            parts.append(TextPart(text=f"Current frame ({chosen[0][0]}):"))
+            parts.append(ImagePart(path=chosen[0][1]))
+        elif chosen:
+            # Each image follows its camera's name, so the model can tell the views (and tags) apart.
+            parts.append(TextPart(text=f"Current frame, {len(chosen)} cameras ({', '.join(c for c, _ in chosen)}):"))
+            for cam, path in chosen:
+                parts.append(TextPart(text=f"Camera {cam}:"))
+                parts.append(ImagePart(path=path))
     body = [f"Scenario: {frame.scenario}. Navigation: {frame.command}."]
+    if any(has_tags(qa.question) for qa in targets) or any(has_tags(qa.question) for qa, _ in upstream):
+        body.append(TAG_NOTE)
     if upstream:
         body.append("Known answers:")
         for qa, ans in upstream:
@@ -202,6 +240,7 @@ def build_request(
             "image": image,
             "history": history,
             "cot": cot,
+            "cameras": [c for c, _ in select_cameras(frame.images, cameras)] if image else [],
             "oracle": {q.qid: format_answer(q) for q in targets},
         },
     )

@@ -102,3 +102,20 @@ def check_model_server(spec: str, base_url: str | None) -> None:
     url = base_url or os.environ.get(BASE_URL_ENV)
     if spec.strip().startswith("openai:") and url and url.startswith("http"):
         check_server(url)
+
+
+GROUP_HELP = {
+    "import": "Read another benchmark's data into a drivechain dataset.",
+    "export": "Write a drivechain dataset in another benchmark's format.",
+    "score": "Score predictions exactly as another benchmark's own scorer does.",
+}
+
+
+def command_group(app: typer.Typer, name: str) -> typer.Typer:
+    """The sub-command group ``name`` of the CLI (``import``, ``export``, ``score``), made once and shared."""
+    groups: dict[str, typer.Typer] = app.__dict__.setdefault("_drivechain_groups", {})
+    if name not in groups:
+        group = typer.Typer(help=GROUP_HELP.get(name, name), no_args_is_help=True, add_completion=False)
+        app.add_typer(group, name=name)
+        groups[name] = group
+    return groups[name]

@@ -34,6 +34,8 @@ def register(app: typer.Typer) -> None:
         temperature: float = typer.Option(0.0, "--temperature", min=0.0, help="sampling temperature"),
         history: bool = typer.Option(False, "--history/--no-history",
                                      help="also send the dataset's past frames (video models)"),
+        cameras: str = typer.Option("all", "--cameras",
+                                    help="cameras sent per frame: all | front | names, e.g. CAM_FRONT,CAM_BACK"),
         max_image_side: int = typer.Option(1024, "--max-image-side", min=16,
                                            help="images are downscaled to this longest side [px]"),
         reasoning: bool = typer.Option(False, "--reasoning/--no-reasoning",
@@ -47,7 +49,7 @@ def register(app: typer.Typer) -> None:
             data=data, model_spec=model, base_url=base_url, protocol=protocol, image=image,
             concurrency=concurrency, limit=limit, timeout_s=timeout, retries=retries, max_tokens=max_tokens,
             seed=seed, prices_path=prices, out=out, progress=progress, temperature=temperature,
-            history=history, max_image_side_px=max_image_side, reasoning=reasoning,
+            history=history, max_image_side_px=max_image_side, reasoning=reasoning, cameras=cameras,
         )
 
 
@@ -55,7 +57,7 @@ def run_eval(
     *, data: Path, model_spec: str, base_url: str | None, protocol: str, image: str, concurrency: int,
     limit: int | None, timeout_s: float, retries: int, max_tokens: int, seed: int, prices_path: Path | None,
     out: Path, progress: bool, temperature: float = 0.0, history: bool = False,
-    max_image_side_px: int = 1024, reasoning: bool = False,
+    max_image_side_px: int = 1024, reasoning: bool = False, cameras: str = "all",
 ) -> dict[str, Any]:
     """Validate everything, then run; bad input raises DrivechainError before the run folder is touched."""
     import asyncio
@@ -78,6 +80,10 @@ def run_eval(
     records = list(islice(dataset.records(), limit))
     if not records:
         raise ConfigError(f"dataset {data} has no frames to evaluate")
+    from drivechain.prompts import select_cameras
+
+    for rec in records:  # an unknown camera name is one line now, not a failure per request later
+        select_cameras(rec.frame.images, cameras)
     price_table = load_prices(prices_path)
     model = load_model(model_spec, base_url=base_url, timeout_s=timeout_s,
                        max_image_side_px=max_image_side_px, reasoning=reasoning)
@@ -85,7 +91,7 @@ def run_eval(
     if isinstance(url, str) and url.startswith("http"):
         _check_server(url, timeout_s=min(timeout_s, 5.0))
     opts = AskOptions(image_root=str(dataset.root.resolve()), image=image, history=history,
-                      temperature=temperature, max_tokens=max_tokens, seed=seed)
+                      temperature=temperature, max_tokens=max_tokens, seed=seed, cameras=cameras)
     policy = RunPolicy(concurrency=concurrency, timeout_s=timeout_s, retries=retries)
     out.mkdir(parents=True, exist_ok=True)
     # Options only: the API key lives in the environment and never reaches the run folder.
@@ -94,7 +100,7 @@ def run_eval(
         "model": model_spec, "model_name": model.name, "base_url": url if isinstance(url, str) else None,
         "protocol": protocol, "protocols": list(protocols), "image": image, "concurrency": concurrency,
         "limit": limit, "timeout_s": timeout_s, "retries": retries, "max_tokens": max_tokens, "seed": seed,
-        "temperature": temperature, "history": history, "max_image_side_px": max_image_side_px,
+        "temperature": temperature, "history": history, "cameras": cameras, "max_image_side_px": max_image_side_px,
         "reasoning": reasoning, "prices": str(prices_path) if prices_path else None, "frames": len(records),
     })
 

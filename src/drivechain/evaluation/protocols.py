@@ -50,6 +50,7 @@ class AskOptions:
     temperature: float = 0.0
     max_tokens: int = 1024
     seed: int | None = 0
+    cameras: str = "all"
 
 
 Ask = Callable[[Any], Awaitable[Any]]  # Request -> runner.Outcome
@@ -98,7 +99,7 @@ def _build(record: FrameRecord, targets: list[QA], opts: AskOptions, *, image: b
 
     return build_request(
         record, targets, image=image, upstream=upstream, image_root=opts.image_root, history=opts.history,
-        cot=cot, temperature=opts.temperature, max_tokens=opts.max_tokens, seed=opts.seed,
+        cot=cot, temperature=opts.temperature, max_tokens=opts.max_tokens, seed=opts.seed, cameras=opts.cameras,
     )
 
 

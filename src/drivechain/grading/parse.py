@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from drivechain.interop.drivelm.tags import tags_to_ids
 from drivechain.schema import QA
 
 MAX_REPLY_CHARS = 200_000  # longer replies are cut: parsing stays linear and bounded
@@ -267,6 +268,7 @@ def parse_number(raw: Any) -> tuple[Any, str | None]:
 
 
 def _ids_from_text(s: str) -> tuple[list[Any], str | None]:
+    s = tags_to_ids(s)  # DriveLM-style tags <c1,CAM_BACK,x,y> and bare "c1" name object 1
     items: list[Any] = []
     for m in re.finditer(r"\(\s*([-+]?\d+(?:\.\d+)?)\s*(?:m\s*)?,\s*([-+]?\d+(?:\.\d+)?)\s*(?:m\s*)?\)", s):
         items.append((float(m.group(1)), float(m.group(2))))
