@@ -99,7 +99,7 @@ def image_paths(scene: str, frame: str) -> dict[str, str]:
 
 
 def drivelm_data() -> dict[str, Any]:
-    """The v1.1 object: two scenes, three key frames, 21 QA."""
+    """The v1.1 object: two scenes, three key frames, 17 QA."""
     return {
         "sceneA": {"scene_description": "The ego vehicle drives through a junction.",
                    "key_frames": {"fA1": frame_a1(), "fA2": frame_a2()}},
@@ -139,5 +139,10 @@ def with_tags(data: dict[str, Any]) -> dict[str, Any]:
             for stage, items in fv["QA"].items():
                 for item in items:
                     a = item["A"]
-                    item["tag"] = [0] if a in ("B", "No.", "Yes.", "yes") else [3] if "<c" in a and "." in a else [2]
+                    if a in ("B", "No.", "Yes.", "yes"):
+                        item["tag"] = [0]
+                    elif "<c" in a:
+                        item["tag"] = [3]
+                    else:
+                        item["tag"] = [1] if stage == "planning" else [2]
     return data

@@ -96,3 +96,17 @@ def test_openai_adapter_sends_six_images_in_camera_order(imported):
         assert img.size == (IMAGE_SIZE[0] + 2 * i, IMAGE_SIZE[1] + i)
         got = img.getpixel((img.size[0] // 2, img.size[1] // 2))
         assert all(abs(a - b) <= 12 for a, b in zip(got, camera_color(i)))
+
+
+def test_object_answers_named_by_tag_parse_to_agent_ids(imported):
+    from drivechain.grading.graders import grade
+    from drivechain.grading.parse import parse_reply
+    from drivechain.prompts import format_hint
+
+    rec = next(imported.records())
+    objects, ranking = rec.graph.get("pred.0"), rec.graph.get("plan.0")
+    assert '"c1, c3"' in format_hint(objects) and "c3 > c1" in format_hint(ranking)
+    reply = '{"pred.0": "<c1,CAM_FRONT,800.0,450.0>", "plan.0": "c1 > c2"}'
+    parsed = parse_reply(reply, [objects, ranking])
+    assert parsed["pred.0"].value == [1] and parsed["plan.0"].value == [1, 2]
+    assert grade(objects, parsed["pred.0"]).score == 1.0 and grade(ranking, parsed["plan.0"]).score == 1.0

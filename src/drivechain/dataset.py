@@ -11,8 +11,10 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from typing import TYPE_CHECKING
@@ -97,6 +99,29 @@ def write_frames(root: Path, lines: Iterable[str]) -> str:
         Path(tmp).unlink(missing_ok=True)
         raise
     return digest.hexdigest()
+
+
+@contextmanager
+def building_folder(out: Path) -> Iterator[Path]:
+    """Yield a fresh temp folder beside ``out``; on success it replaces ``out``, on failure it is removed.
+
+    An OSError while building becomes a one-line DrivechainError; ``out`` is never left half-written.
+    """
+    from drivechain.errors import DrivechainError
+
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError) and not isinstance(exc, DrivechainError):
+            raise DrivechainError(f"cannot write the dataset to {out} ({exc.strerror or exc})") from None
+        raise
 
 
 def write_manifest(root: Path, manifest: Manifest) -> None:

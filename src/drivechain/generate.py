@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import multiprocessing
-import os
 import random
 import shutil
 import time
@@ -23,8 +22,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from drivechain.dataset import IMAGES, images_sha256, write_frames, write_manifest, write_png
-from drivechain.errors import ConfigError, DrivechainError
+from drivechain.dataset import IMAGES, building_folder, images_sha256, write_frames, write_manifest, write_png
+from drivechain.errors import ConfigError
 from drivechain.schema import FrameRecord, Manifest
 from drivechain.sources.render import CAMERA
 from drivechain.sources.scenarios import get_scenario
@@ -243,12 +242,10 @@ def generate(
         raise ConfigError(f"--workers must be >= 1 (got {workers})")
     out = Path(out)
     prepare_out(out, force)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / IMAGES).mkdir(parents=True)
-    tasks = [(cfg.model_dump_json(), sc, ep, str(tmp)) for sc in cfg.scenarios for ep in range(cfg.episodes)]
     results: list[EpisodeResult] = []
-    try:
+    with building_folder(out) as tmp:
+        (tmp / IMAGES).mkdir(parents=True)
+        tasks = [(cfg.model_dump_json(), sc, ep, str(tmp)) for sc in cfg.scenarios for ep in range(cfg.episodes)]
         if workers == 1:
             for task in tasks:
                 results.append(_run_task(task))
@@ -274,14 +271,4 @@ def generate(
             images_sha256=images_sha256(tmp),
         )
         write_manifest(tmp, manifest)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(exc, (DrivechainError, KeyboardInterrupt)):
-            raise
-        if isinstance(exc, OSError):
-            raise DrivechainError(f"cannot write the dataset to {out} ({exc.strerror or exc})") from None
-        raise
     return manifest, results

@@ -16,14 +16,12 @@ its objects, or that whole stage when none does. References that resolve to noth
 from __future__ import annotations
 
 import re
-import shutil
-import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from drivechain.dataset import atomic_write_bytes, images_sha256, write_frames, write_manifest
-from drivechain.errors import DatasetError, DrivechainError
+from drivechain.dataset import atomic_write_bytes, building_folder, images_sha256, write_frames, write_manifest
+from drivechain.errors import DatasetError
 from drivechain.interop.drivelm.answers import type_answer
 from drivechain.interop.drivelm.layout import STAGES, check_v11, read_json
 from drivechain.interop.drivelm.tags import TAG_RE, parse_tags
@@ -179,11 +177,9 @@ def import_drivelm(json_path: Path, images_dir: Path | None, out: Path, name: st
     if images_dir is not None and not images_dir.is_dir():
         raise DatasetError(f"--images {images_dir} is not a folder")
     counts: Counter[str] = Counter()
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        records: list[str] = []
-        missing: list[str] = []
+    records: list[str] = []
+    missing: list[str] = []
+    with building_folder(out) as tmp:
         for s_idx, (scene, sv) in enumerate(data.items()):
             for f_idx, (frame, fv) in enumerate(sv["key_frames"].items()):
                 paths = fv.get("image_paths") if isinstance(fv.get("image_paths"), dict) else {}
@@ -221,14 +217,6 @@ def import_drivelm(json_path: Path, images_dir: Path | None, out: Path, name: st
             frames_sha256=frames_hash, images_sha256=images_sha256(tmp),
         )
         write_manifest(tmp, manifest)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(exc, OSError) and not isinstance(exc, DrivechainError):
-            raise DrivechainError(f"cannot write the dataset to {out} ({exc.strerror or exc})") from None
-        raise
     return manifest
 
 
