@@ -1,4 +1,4 @@
-"""``drivechain generate``: build a benchmark dataset folder from a simulator source."""
+"""``drivechain generate``: build a benchmark dataset folder from a simulator or a recorded-log source."""
 
 from __future__ import annotations
 
@@ -15,7 +15,12 @@ def register(app: typer.Typer) -> None:
     @app.command("generate")
     def generate_command(
         config: Path | None = ConfigOption,
-        source: str = typer.Option("highway", "--source", help="Simulator source."),
+        source: str = typer.Option("highway", "--source", help="Source: highway (simulator) or a log source (bench2drive)."),
+        dataroot: Path | None = typer.Option(None, "--dataroot", help="Log sources: the folder of recorded clips."),
+        routes: str = typer.Option("*", "--routes", help="Log sources: glob on 'Scenario/Route' clip ids."),
+        cameras: str = typer.Option("front", "--cameras", help="Log sources: 'front' or 'all' (six named cameras)."),
+        stride: int = typer.Option(5, "--stride", min=1, help="Log sources: label every N-th recorded frame."),
+        limit: int | None = typer.Option(None, "--limit", min=1, help="Log sources: at most N frames in total."),
         scenarios: str = typer.Option(
             "highway,merge,intersection,roundabout", "--scenarios", help="Comma-separated scenario names."
         ),
@@ -38,12 +43,19 @@ def register(app: typer.Typer) -> None:
         from drivechain.errors import ConfigError
         from drivechain.generate import GenerateConfig, generate, parse_image_size, prepare_out
         from drivechain.sources.base import SOURCES
+        from drivechain.sources.logs import is_log_source
 
         check_out_path(out, "generate")
         if not name.strip():
             raise ConfigError("--name is empty; give the dataset a name (it goes into the manifest)")
         if source not in SOURCES:
             raise ConfigError(f"unknown source '{source}'; choose one of: {', '.join(SOURCES)}")
+        if is_log_source(source):
+            _generate_log(source, dataroot, routes, cameras, stride, limit, horizon_s, marks,
+                          name if name != "drivechain-highway" else f"drivechain-{source}", out, force)
+            return
+        if dataroot is not None:
+            raise ConfigError(f"--dataroot is for recorded-log sources; source '{source}' is a simulator")
         names = [s.strip() for s in scenarios.split(",") if s.strip()]
         try:
             cfg = GenerateConfig(
@@ -75,3 +87,27 @@ def register(app: typer.Typer) -> None:
             )
         counts = manifest.counts
         typer.echo(f"wrote {counts['frames']} frames ({counts['episodes']} episodes) to {out}")
+
+
+def _generate_log(source: str, dataroot: Path | None, routes: str, cameras: str, stride: int, limit: int | None,
+                  horizon_s: float, marks: bool, name: str, out: Path, force: bool) -> None:
+    """The log-source path of ``generate``: replay the clips under --dataroot."""
+    from rich.progress import Progress, TextColumn, TimeElapsedColumn
+
+    from drivechain.errors import ConfigError
+    from drivechain.generate_logs import LogGenerateConfig, generate_logs
+
+    if dataroot is None:
+        raise ConfigError(f"source '{source}' reads recorded clips: give --dataroot DIR")
+    if cameras not in ("front", "all"):
+        raise ConfigError(f"--cameras must be 'front' or 'all' (got '{cameras}')")
+    try:
+        cfg = LogGenerateConfig(name=name, source=source, dataroot=str(dataroot), routes=routes, cameras=cameras,
+                                stride=stride, limit=limit, horizon_s=horizon_s, marks=marks)
+    except ValueError as exc:  # pydantic's ValidationError
+        raise ConfigError(f"invalid generate options: {str(exc).splitlines()[-1].strip()}") from None
+    with Progress(TextColumn("generate"), TextColumn("{task.completed} frames"), TimeElapsedColumn()) as progress:
+        task = progress.add_task("generate", total=None)
+        manifest = generate_logs(cfg, out, force=force, on_frame=lambda: progress.advance(task))
+    counts = manifest.counts
+    typer.echo(f"wrote {counts['frames']} frames ({counts['episodes']} clips) to {out}")

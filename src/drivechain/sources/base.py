@@ -84,7 +84,8 @@ class Source(Protocol):
         ...
 
 
-SOURCES = ("highway",)
+SOURCES = ("highway", "bench2drive")
+"""Every source name; recorded-log sources (sources/logs.py) go through generate_logs instead of make_source."""
 
 
 def make_source(name: str, scenario: str, **config: Any) -> Source:
@@ -93,4 +94,6 @@ def make_source(name: str, scenario: str, **config: Any) -> Source:
         from drivechain.sources.highway import HighwaySource
 
         return HighwaySource(scenario, **config)
+    if name in SOURCES:
+        raise ConfigError(f"source '{name}' replays recorded logs: it cannot be stepped (use generate --dataroot)")
     raise ConfigError(f"unknown source '{name}'; choose one of: {', '.join(SOURCES)}")

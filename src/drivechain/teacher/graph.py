@@ -10,12 +10,13 @@ from drivechain.teacher.context import TeacherContext
 
 Family = Callable[[TeacherContext], list[QA]]
 
-# stage -> module holding that stage's ``FAMILIES`` list; a new family is one function appended there
-_STAGE_MODULES: dict[str, str] = {
-    "perception": "drivechain.teacher.families.perception",
-    "prediction": "drivechain.teacher.families.prediction",
-    "planning": "drivechain.teacher.families.planning",
-    "behavior": "drivechain.teacher.families.behavior",
+# stage -> modules holding that stage's ``FAMILIES`` lists, in order; a new family is one function
+# appended there (families of recorded logs sit in log_*.py and emit nothing on simulator frames)
+_STAGE_MODULES: dict[str, tuple[str, ...]] = {
+    "perception": ("drivechain.teacher.families.perception", "drivechain.teacher.families.log_perception"),
+    "prediction": ("drivechain.teacher.families.prediction", "drivechain.teacher.families.log_prediction"),
+    "planning": ("drivechain.teacher.families.planning", "drivechain.teacher.families.log_planning"),
+    "behavior": ("drivechain.teacher.families.behavior", "drivechain.teacher.families.log_behavior"),
 }
 
 
@@ -23,15 +24,15 @@ def load_families() -> dict[str, list[Family]]:
     """Stage -> list of family callables; a stage whose module does not exist yet has none."""
     out: dict[str, list[Family]] = {}
     for stage in STAGES:
-        name = _STAGE_MODULES[stage]
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:  # a real import error inside the module must surface
-                raise
-            out[stage] = []
-            continue
-        out[stage] = list(getattr(module, "FAMILIES", []))
+        out[stage] = []
+        for name in _STAGE_MODULES[stage]:
+            try:
+                module = importlib.import_module(name)
+            except ModuleNotFoundError as exc:
+                if exc.name != name:  # a real import error inside the module must surface
+                    raise
+                continue
+            out[stage] += list(getattr(module, "FAMILIES", []))
     return out
 
 

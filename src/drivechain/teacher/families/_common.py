@@ -23,6 +23,15 @@ def qa(qid: str, family: str, stage: Stage, question: str, answer, explanation: 
     )
 
 
+NON_VEHICLES = frozenset({"pedestrian", "obstacle"})
+"""Agent categories that are not vehicles (log sources have them); vehicle families skip them."""
+
+
+def visible_vehicles(agents: list) -> list:
+    """The visible agents that are vehicles, ordered by id."""
+    return sorted((a for a in agents if a.visible and a.category not in NON_VEHICLES), key=lambda a: a.id)
+
+
 def r1(x: float) -> float:
     """Round to 0.1 (labels are stored at this resolution)."""
     return round(float(x), 1)
@@ -64,4 +73,4 @@ def lane_phrase(offset: int) -> str:
     return {1: "the left lane", 0: "your lane", -1: "the right lane"}[offset]
 
 
-__all__ = ["qa", "r1", "Members", "lane_members", "in_band", "lane_phrase", "bands", "LANE_NAMES", "SIDE_WORDS"]
+__all__ = ["qa", "r1", "visible_vehicles", "NON_VEHICLES", "Members", "lane_members", "in_band", "lane_phrase", "bands", "LANE_NAMES", "SIDE_WORDS"]

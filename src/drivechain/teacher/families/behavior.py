@@ -82,7 +82,7 @@ def longitudinal(ctx: TeacherContext) -> list[QA]:
 def lateral(ctx: TeacherContext) -> list[QA]:
     """beh.lateral: keep lane / change left / change right."""
     plan = _plan(ctx)
-    if plan is None:
+    if plan is None or ctx.world is None:  # recorded logs label behavior from the ego's own future
         return []
     preferred, acceptable, ambiguous = plan
     label = lateral_class(preferred)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from drivechain.schema import QA, BooleanAnswer, ChoiceAnswer, NumberAnswer, ObjectsAnswer
 from drivechain.teacher import bands
 from drivechain.teacher.context import TeacherContext
-from drivechain.teacher.families._common import in_band, lane_members, lane_phrase, qa, r1
+from drivechain.teacher.families._common import in_band, lane_members, lane_phrase, qa, r1, visible_vehicles
 from drivechain.teacher.geometry import LanePosition, road_view
 
 P = "perception"
@@ -42,7 +42,7 @@ def lanes(ctx: TeacherContext) -> list[QA]:
 
 def vehicles(ctx: TeacherContext) -> list[QA]:
     """per.vehicles: every visible vehicle with its ego-relative position [m]."""
-    seen = sorted((a for a in ctx.frame.agents if a.visible), key=lambda a: a.id)
+    seen = visible_vehicles(ctx.frame.agents)
     ids = [a.id for a in seen]
     positions = [(r1(a.rel_x_m), r1(a.rel_y_m)) for a in seen]
     listing = "; ".join(f"vehicle {a.id} at x={p[0]} m, y={p[1]} m" for a, p in zip(seen, positions)) or "none"
@@ -57,7 +57,7 @@ def vehicle_relations(ctx: TeacherContext) -> list[QA]:
     """per.vehicle_side.vN (ahead/behind) everywhere; per.vehicle_lane.vN on lane roads."""
     view = road_view(ctx.frame)
     out: list[QA] = []
-    for a in sorted((a for a in ctx.frame.agents if a.visible), key=lambda a: a.id):
+    for a in visible_vehicles(ctx.frame.agents):
         pos = view.locate(a) if view is not None else None
         ds = pos.ds_m if pos is not None else a.rel_x_m
         preferred = 0 if ds > 0 else 1
@@ -188,9 +188,9 @@ def counts(ctx: TeacherContext) -> list[QA]:
     """NuScenes-QA style: per.count.<lane>_ahead, per.exists.<side>_behind, per.count.near."""
     frame = ctx.frame
     out: list[QA] = []
-    near = [a for a in frame.agents if a.visible and (a.rel_x_m ** 2 + a.rel_y_m ** 2) ** 0.5 <= bands.EXISTS_RANGE_M]
-    edge = [a.id for a in frame.agents if a.visible
-            and in_band((a.rel_x_m ** 2 + a.rel_y_m ** 2) ** 0.5, bands.EXISTS_RANGE_M, bands.EXISTS_BAND_M)]
+    near = [a for a in visible_vehicles(frame.agents) if (a.rel_x_m ** 2 + a.rel_y_m ** 2) ** 0.5 <= bands.EXISTS_RANGE_M]
+    edge = [a.id for a in visible_vehicles(frame.agents)
+            if in_band((a.rel_x_m ** 2 + a.rel_y_m ** 2) ** 0.5, bands.EXISTS_RANGE_M, bands.EXISTS_BAND_M)]
     out.append(qa("per.count.near", "per.count", P,
                   f"How many vehicles visible in the image are within {bands.EXISTS_RANGE_M:g} m of the ego vehicle "
                   "(centre to centre)?",

@@ -12,14 +12,14 @@ import math
 from drivechain.schema import QA, Agent, BooleanAnswer, ChoiceAnswer, NumberAnswer, ObjectsAnswer
 from drivechain.teacher import bands
 from drivechain.teacher.context import TeacherContext
-from drivechain.teacher.families._common import in_band, lane_members, qa, r1
+from drivechain.teacher.families._common import in_band, lane_members, qa, r1, visible_vehicles
 from drivechain.teacher.geometry import first_crossing, road_view, route_ahead
 
 P = "prediction"
 
 
 def _visible(ctx: TeacherContext) -> list[Agent]:
-    return sorted((a for a in ctx.frame.agents if a.visible and ctx.frame.future.get(a.id)), key=lambda a: a.id)
+    return [a for a in visible_vehicles(ctx.frame.agents) if ctx.frame.future.get(a.id)]
 
 
 def cut_in(ctx: TeacherContext) -> list[QA]:
