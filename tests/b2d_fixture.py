@@ -124,6 +124,7 @@ def pedestrian_crossing() -> Script:
     return Script(
         "PedestrianCrossing", "Town03_Weather1_Route202", 45, ego, lambda t: (20, -1),
         actors=[Actor("410", "walker", (0.3, 0.3, 0.9), walker, lambda t: (20, -1), base_type="")],
+        lights=[Light("950", (25.0, 4.0), 0, True, (22.0, 0.0), kind="traffic.stop")],
         should_brake=lambda t: True)
 
 
@@ -278,3 +279,14 @@ def build(root: Path, names: tuple[str, ...] = tuple(SCRIPTS), cameras: tuple[st
     for name in names:
         write_route(root, SCRIPTS[name](), cameras)
     return Path(root)
+
+
+_BUILT: dict[str, Path] = {}
+
+
+def shared_root(tmp_path_factory) -> Path:
+    """The four scripted routes with six cameras, built once per test session."""
+    key = str(tmp_path_factory.getbasetemp())
+    if key not in _BUILT:
+        _BUILT[key] = build(tmp_path_factory.mktemp("bench2drive"))
+    return _BUILT[key]
