@@ -151,6 +151,10 @@ def test_front_only_visibility_and_all_cameras(root):
     assert not front.agent(2).visible  # behind: only the back camera sees it
     every = frames(root, CUT_IN, cameras="all")[0]
     assert every.frame.agent(2).visible and set(every.frame.agent(2).boxes) == {"CAM_BACK"}
+    box = every.frame.agent(2).boxes["CAM_BACK"]
+    assert every.frame.meta["drivelm_tags"]["2"] == (
+        f"<c2,CAM_BACK,{(box[0] + box[2]) / 2:.1f},{(box[1] + box[3]) / 2:.1f}>")
+    assert every.frame.meta["drivelm_tags"]["1"].startswith("<c1,CAM_FRONT,")
     assert list(every.camera_files) == ["CAM_FRONT", "CAM_FRONT_LEFT", "CAM_FRONT_RIGHT", "CAM_BACK",
                                         "CAM_BACK_LEFT", "CAM_BACK_RIGHT"]
 

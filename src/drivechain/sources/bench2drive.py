@@ -20,7 +20,7 @@ import numpy as np
 from drivechain.errors import ConfigError, DatasetError
 from drivechain.schema import Agent, Frame, FutureState
 from drivechain.sources import bench2drive_anno as anno
-from drivechain.sources.camera import Camera, box_corners, visible_boxes
+from drivechain.sources.camera import Camera, box_corners, drivelm_tag, visible_boxes
 from drivechain.sources.logreplay import MANOEUVRES, Path as RefPath, speed_profile, to_ego
 from drivechain.sources.logs import LogFrame
 
@@ -161,9 +161,10 @@ class Bench2DriveSource:
         ego_agent = Agent(id=0, category="car", x_m=ego.x_m, y_m=ego.y_m, heading_rad=ego.yaw_rad,
                           speed_mps=round(ego.speed_mps or 0.0, 3), length_m=round(ego.length_m, 3),
                           width_m=round(ego.width_m, 3), lane_id=_lane_key(ego))
-        scenario, route = clip.split("/", 1)
+        scenario = clip.split("/", 1)[0]
         frame = Frame(
-            frame_id=f"{NAME}/{clip}/{f.index}", source=NAME, scenario=scenario, episode=0, step=f.index, seed=0,
+            frame_id=f"{NAME}/{clip}/{f.index}", source=NAME, scenario=scenario, episode=self.clips().index(clip),
+            step=f.index, seed=0,
             t_s=round(f.index / FPS, 3), ego=ego_agent, agents=agents,
             signals=[_signal_dict(s, rel) for s in f.signals],
             command=anno.ROAD_OPTIONS.get(f.command_near if f.command_near is not None else -1, "follow the route"),
@@ -171,6 +172,10 @@ class Bench2DriveSource:
             horizon_s=self.horizon_s,
         )
         frame.meta.update(self._meta(f, by_index, ids, rel, near))
+        # DriveLM's object tags, at the box centre in the first camera (in camera order) that sees it
+        frame.meta["drivelm_tags"] = {
+            str(a.id): drivelm_tag(a.id, cam, a.boxes[cam])
+            for a in agents if a.visible for cam in [next(c for c in self.cameras if c in a.boxes)]}
         frame.future = self._future(f, by_index, ids, frame)
         cams = {cam: self._routes[clip] / "camera" / CAMERAS[cam] / f"{f.index:05d}.jpg" for cam in self.cameras}
         for cam, p in cams.items():
@@ -201,7 +206,7 @@ class Bench2DriveSource:
             states = []
             for j in range(0, int(h * FPS) + 1, int(TRACK_STEP_S * FPS)):
                 g = by_index.get(f.index + j)
-                nb = None if g is None else next((x for x in g.boxes if x.key == b.key), None)
+                nb = None if g is None else g.box(b.key)
                 if nb is None:
                     break
                 rx, ry, rh = rel(nb.x_m, nb.y_m, nb.yaw_rad)
@@ -251,7 +256,7 @@ class Bench2DriveSource:
             states = []
             for t, (kx, ky, _, _) in zip(steps, keep):
                 g = by_index.get(f.index + int(round(t * FPS)))
-                b = None if g is None else next((x for x in g.boxes if x.key == key), None)
+                b = None if g is None else g.box(key)
                 if b is None:
                     break
                 rx, ry, _ = to_ego(b.x_m, b.y_m, 0.0, ego_x, ego_y, ego_h, left_handed=True)

@@ -97,6 +97,13 @@ class AnnoFrame:
     command_far: int | None = None
     near_xy: tuple[float, float] | None = None
     acceleration: list[float] | None = None
+    _by_key: dict[str, Box] | None = field(default=None, repr=False)
+
+    def box(self, key: str) -> Box | None:
+        """The actor with this CARLA id in this frame, or None."""
+        if self._by_key is None:
+            self._by_key = {b.key: b for b in self.boxes}
+        return self._by_key.get(key)
 
 
 def load_json_gz(path: Path) -> dict:
