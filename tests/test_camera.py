@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from drivechain.sources.camera import (
-    Camera, box_corners, drivelm_tag, mark_image, parse_drivelm_tags, pixel_box, visible_boxes,
+    Camera, box_corners, drivelm_tag, mark_image, pixel_box, visible_boxes,
 )
+from drivechain.interop.drivelm.tags import parse_tags
 from tests.carla_geometry import cube, intrinsics, project_unreal, transform_matrix
 
 W, H = 1600, 900
@@ -82,5 +83,5 @@ def test_marks_are_drawn_on_a_copy_near_the_box():
 def test_drivelm_tags_round_trip():
     tag = drivelm_tag(3, "CAM_FRONT", [100.0, 200.0, 300.0, 260.0])
     assert tag == "<c3,CAM_FRONT,200.0,230.0>"
-    assert parse_drivelm_tags(f"look at {tag} and <c12,CAM_BACK,1088.3,497.5>.") == [
+    assert [(t.number, t.camera, t.x_px, t.y_px) for t in parse_tags(f"look at {tag} and <c12,CAM_BACK,1088.3,497.5>.")] == [
         (3, "CAM_FRONT", 200.0, 230.0), (12, "CAM_BACK", 1088.3, 497.5)]

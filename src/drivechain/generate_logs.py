@@ -11,8 +11,6 @@ them, or the votes disagree too much to keep either answer).
 from __future__ import annotations
 
 import io
-import os
-import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,8 +18,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from drivechain.dataset import IMAGES, atomic_write_bytes, images_sha256, write_frames, write_manifest
-from drivechain.errors import ConfigError, DrivechainError
+from drivechain.dataset import IMAGES, atomic_write_bytes, building_folder, images_sha256, write_frames, write_manifest
+from drivechain.errors import ConfigError
 from drivechain.generate import _versions, prepare_out
 from drivechain.schema import FrameRecord, Manifest
 
@@ -99,12 +97,11 @@ def generate_logs(cfg: LogGenerateConfig, out: Path, force: bool = False,
     if not Path(cfg.dataroot).is_dir():
         raise ConfigError(f"--dataroot {cfg.dataroot} is not a folder; point it at the recorded clips")
     prepare_out(out, force)
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / IMAGES).mkdir(parents=True)
     counts: dict[str, Counter] = {k: Counter() for k in
                                   ("frames", "families", "stages", "ambiguous", "unsupported", "dropped")}
-    try:
+    with building_folder(out) as tmp:
+        (tmp / IMAGES).mkdir(parents=True)
+
         def lines() -> Iterator[str]:
             for line in _records(cfg, tmp, counts):
                 if on_frame:
@@ -125,14 +122,4 @@ def generate_logs(cfg: LogGenerateConfig, out: Path, force: bool = False,
             frames_sha256=frames_hash, images_sha256=images_sha256(tmp),
         )
         write_manifest(tmp, manifest)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(exc, (DrivechainError, KeyboardInterrupt)):
-            raise
-        if isinstance(exc, OSError):
-            raise DrivechainError(f"cannot write the dataset to {out} ({exc.strerror or exc})") from None
-        raise
     return manifest

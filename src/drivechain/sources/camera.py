@@ -19,11 +19,11 @@ Visibility rule (the same for every source, documented in docs/sources/bench2dri
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
+from drivechain.interop.drivelm.tags import format_tag
 from drivechain.sources.render import draw_marks
 
 MIN_DEPTH_M = 0.5
@@ -140,14 +140,5 @@ def mark_image(image: np.ndarray, boxes: dict[int, list[float]]) -> np.ndarray:
 
 
 def drivelm_tag(object_id: int, camera: str, box: list[float]) -> str:
-    """DriveLM's object tag ``<c{id},{CAMERA},{x},{y}>`` at the pixel box's centre (1 decimal)."""
-    x, y = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    return f"<c{object_id},{camera},{x:.1f},{y:.1f}>"
-
-
-_TAG = re.compile(r"<c(\d+),([A-Z_]+),(-?\d+(?:\.\d+)?),(-?\d+(?:\.\d+)?)>")
-
-
-def parse_drivelm_tags(text: str) -> list[tuple[int, str, float, float]]:
-    """Every DriveLM tag in a text: (id, camera, x, y)."""
-    return [(int(i), cam, float(x), float(y)) for i, cam, x, y in _TAG.findall(text)]
+    """DriveLM's object tag ``<c{id},{CAMERA},{x},{y}>`` at the pixel box's centre."""
+    return format_tag(object_id, camera, (box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
