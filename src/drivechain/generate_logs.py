@@ -2,7 +2,8 @@
 
 Same folder format as the simulator generator (manifest.json, frames.jsonl, images/). Per frame and
 camera the original image is copied byte for byte (``meta['images_raw']``) and a copy with the
-visible agents' ids drawn is what prompts show (``Frame.images``). Deterministic: same clips and
+visible agents' ids drawn is what prompts show (``Frame.images``; the original itself when the camera
+sees no agent). Deterministic: same clips and
 config -> byte-identical dataset. The manifest counts, per family, the labels kept, the labels
 marked ambiguous (votes disagree or inside a band) and the labels dropped (the source cannot label
 them, or the votes disagree too much to keep either answer).
@@ -71,8 +72,8 @@ def _records(cfg: LogGenerateConfig, root: Path, counts: dict[str, Counter]) -> 
                 rel = f"{base}_{cam}.jpg"
                 atomic_write_bytes(root / rel, path.read_bytes())
                 raw_paths[cam] = rel
-                if cfg.marks:
-                    marks = {a.id: a.boxes[cam] for a in frame.agents if cam in a.boxes}
+                marks = {a.id: a.boxes[cam] for a in frame.agents if cam in a.boxes}
+                if cfg.marks and marks:  # a camera that sees no agent shows its original
                     rel_m = f"{base}_{cam}_marked.jpg"
                     atomic_write_bytes(root / rel_m, _marked_jpeg(path, marks))
                     frame.images[cam] = rel_m
