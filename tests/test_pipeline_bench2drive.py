@@ -69,6 +69,8 @@ def test_eval_builtins_openai_with_images_process_and_report(data, tmp_path):
     main(["report", str(runs / "oracle"), str(runs / "heuristic"), str(runs / "vlm"), "--out", str(tmp_path / "report")])
     html = (tmp_path / "report" / "index.html").read_text()
     assert "oracle" in html and "heuristic" in html
+    assert "<figcaption>CAM_BACK_RIGHT</figcaption>" in html  # the browser shows every named camera
+    assert list((tmp_path / "report" / "frames").glob("*_CAM_BACK_RIGHT.jpg"))
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:

@@ -38,6 +38,7 @@ class FrameView:
     height: int
     rows: list[dict[str, Any]] = field(default_factory=list)  # qid, stage, question, truth, per-model cells
     first_wrong: dict[str, str | None] = field(default_factory=dict)  # model -> stage of its first wrong step
+    cameras: list[tuple[str, str]] = field(default_factory=list)  # (camera, image) of the frame's other cameras
 
 
 def layout(record: FrameRecord) -> tuple[list[NodeBox], list[tuple[int, int, int, int]], int, int]:

@@ -111,8 +111,24 @@ def _frames_section(runs: list[Run], out: Path, limit: int) -> list[Any]:
                 image = f"frames/{i:03d}{src.suffix}"
                 (out / "frames").mkdir(exist_ok=True)
                 shutil.copyfile(src, out / image)
-        views.append(frame_view(rec, image, evals, answers))
+        view = frame_view(rec, image, evals, answers)
+        view.cameras = _other_cameras(dataset, rec, rel, i, out)
+        views.append(view)
     return views
+
+
+def _other_cameras(dataset: Any, rec: Any, shown: str | None, i: int, out: Path) -> list[tuple[str, str]]:
+    """The frame's other named cameras (multi-camera sources), each copied beside the report."""
+    cams = []
+    for cam, rel in rec.frame.images.items():
+        src = dataset.image_path(rel)
+        if rel == shown or not src.is_file():
+            continue
+        dst = f"frames/{i:03d}_{cam}{src.suffix}"
+        (out / "frames").mkdir(exist_ok=True)
+        shutil.copyfile(src, out / dst)
+        cams.append((cam, dst))
+    return cams
 
 
 def _closedloop_section(runs: list[Run], out: Path) -> list[dict[str, Any]]:
