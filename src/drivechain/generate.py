@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from drivechain.dataset import IMAGES, building_folder, images_sha256, write_frames, write_manifest, write_png
 from drivechain.errors import ConfigError
 from drivechain.schema import FrameRecord, Manifest
+from drivechain.sources.corner_cases import corner_meta
 from drivechain.sources.render import CAMERA
 from drivechain.sources.scenarios import get_scenario
 
@@ -131,6 +132,7 @@ def run_episode(cfg: GenerateConfig, scenario: str, episode: int, root: Path) ->
         for step in range(cfg.steps_per_episode):
             t0 = time.perf_counter()
             frame = source.frame()
+            frame.meta.update(corner_meta(source.env))  # the scripted hazard's state (corner cases only)
             t1 = time.perf_counter()
             image = source.render()
             t2 = time.perf_counter()

@@ -18,6 +18,7 @@ import numpy as np
 from drivechain.closedloop.metrics import classify_collision, collision_partner
 from drivechain.dataset import atomic_write_bytes
 from drivechain.schema import ChainGraph, ChoiceAnswer, Frame, FrameRecord
+from drivechain.sources.corner_cases import base_scenario, corner_meta
 from drivechain.sources.render import CAMERA
 
 IMAGES = "images"
@@ -58,6 +59,7 @@ class SimConfig:
 
 def scenario_goal(scenario: str, env: Any) -> dict[str, Any]:
     """The scenario's goal and the distance to it from the start (docs/closedloop.md)."""
+    scenario = base_scenario(scenario)  # a corner case has its base scenario's goal
     ego = env.vehicle
     net = env.road.network
     x0 = float(ego.position[0])
@@ -175,6 +177,7 @@ class EpisodeSim:
     def _observe(self, done: bool, truncated: bool) -> dict[str, Any]:
         t0 = time.perf_counter()
         frame = self.source.frame()
+        frame.meta.update(corner_meta(self.source.env))  # the scripted hazard's state (corner cases only)
         t1 = time.perf_counter()
         image = self.source.render()
         t2 = time.perf_counter()

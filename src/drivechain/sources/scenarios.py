@@ -71,3 +71,9 @@ def get_scenario(name: str) -> Scenario:
         return SCENARIOS[name]
     except KeyError:
         raise ConfigError(f"unknown scenario '{name}'; choose from: {', '.join(SCENARIOS)}") from None
+
+
+# the corner-case library (sources/corner_cases.py): scripted hazards on the roads above
+from drivechain.sources.corner_cases import corner_scenarios  # noqa: E402
+
+SCENARIOS.update({s.name: s for s in corner_scenarios()})

@@ -14,6 +14,10 @@ LANE_FAMILY_SCENARIOS = frozenset({"highway", "merge", "exit"})
 """Scenarios whose roads are parallel straight lanes indexed from the left (highway-env: LANE_LEFT = index - 1)."""
 CROSSING_SCENARIOS = frozenset({"intersection", "roundabout"})
 """Scenarios where the path-crossing family applies."""
+# the corner cases (sources/corner_cases.py) share the rules of the scenario whose road they use
+from drivechain.sources.corner_cases import with_corner_cases  # noqa: E402
+
+LANE_FAMILY_SCENARIOS, CROSSING_SCENARIOS = map(with_corner_cases, (LANE_FAMILY_SCENARIOS, CROSSING_SCENARIOS))
 
 LANE_STRADDLE_BAND = 0.2
 """A vehicle whose lateral offset is within this fraction of a lane width of a lane boundary is
