@@ -89,13 +89,28 @@ def test_static_vehicle_uses_centre_and_world2vehicle_not_the_wrong_location(roo
     assert recorded["location"][:2] != pytest.approx([obstacle.x_m, obstacle.y_m])
 
 
-def test_pedestrian_speed_is_derived_and_missing_ego_speed_too(root):
+def test_pedestrian_speed_is_derived_and_a_missing_speedometer_falls_back(root):
     ped = frames(root, PED, stride=1)
     assert anno.load_json_gz(root / PED / "anno" / "00010.json.gz")["bounding_boxes"][1]["speed"] == 0.0
     assert ped[10].frame.agent(1).speed_mps == pytest.approx(1.4, abs=1e-6)
     static = frames(root, STATIC, stride=1)
     assert anno.load_json_gz(root / STATIC / "anno" / "00004.json.gz")["speed"] is None
     assert static[4].frame.ego.speed_mps == pytest.approx(8.0, abs=0.2)
+
+
+def test_two_wheelers_and_roadwork_props():
+    ego = {"class": "ego_vehicle", "id": "1", "center": [0, 0, 0.7], "rotation": [0, 0, 0], "extent": [2.4, 1, 0.7]}
+    bike = {"class": "vehicle", "state": "dynamic", "id": "2", "base_type": "bicycle", "center": [9, 0, 0.7],
+            "rotation": [0, 0, 0], "extent": [0.9, 0.3, 0.8], "speed": 4.0}
+    cone = {"class": "traffic_sign", "id": "3", "type_id": "static.prop.constructioncone", "center": [15, 1, 0.3],
+            "rotation": [0, 0, 0], "extent": [0.2, 0.2, 0.3]}
+    sky = dict(bike, id="4", center=[20, 0, 30.0])  # a "car in the sky": skipped
+    got = anno.parse(0, {"bounding_boxes": [ego, bike, cone, sky], "speed": None}, Path("x.json.gz"))
+    assert [(b.category, b.static) for b in got.boxes] == [("bicycle", False), ("obstacle", True)]
+    assert got.ego.speed_mps is None  # neither the speedometer nor the box has it: derived from positions
+    later = anno.parse(1, {"bounding_boxes": [dict(ego, center=[0.8, 0, 0.7]), bike], "speed": None}, Path("y"))
+    anno.fill_speeds([got, later], 10.0)
+    assert got.ego.speed_mps == pytest.approx(8.0) and later.ego.speed_mps == pytest.approx(8.0)
 
 
 def test_light_states_trigger_rotations_and_commands():

@@ -78,6 +78,12 @@ def test_cut_in_on_a_multi_lane_road(graphs):
     assert node(graphs, CUT_IN, 0, "plan.safe.LANE_LEFT").answer.value is False  # vehicle 2 comes up on the left
 
 
+def test_vehicle_lanes_from_the_map_ids(graphs):
+    assert choice(node(graphs, CUT_IN, 0, "per.vehicle_lane.v1")) == ("right lane", {"right lane"})
+    assert choice(node(graphs, CUT_IN, 30, "per.vehicle_lane.v1"))[0] == "ego lane"
+    assert graphs[(RED, 0)][1].get("per.vehicle_lane.v1") is None  # a crossing road: not asked
+
+
 def test_static_vehicle_blocking_the_lane(graphs):
     assert node(graphs, STATIC, 0, "per.static_obstacle").answer.value is True
     assert node(graphs, STATIC, 0, "per.lead_vehicle").answer.ids == [1]

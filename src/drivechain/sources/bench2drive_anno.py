@@ -9,8 +9,8 @@ CARLA API) and what this reader does about each known problem:
   box matched by distance and are wrong: the position is ``center`` and the yaw comes from
   ``world2vehicle`` (the actor's own transform).
 - pedestrians' ``speed`` is always recorded as 0: it is derived from consecutive frames.
-- the ego's ``speed`` (speedometer) and ``theta`` (compass) may be None: the speed is then derived
-  from consecutive ego positions; the heading always comes from the ego box's yaw, never from the
+- the ego's ``speed`` (speedometer) and ``theta`` (compass) may be None: the speed then comes from
+  the ego box's ``speed``, else from consecutive ego positions; the heading always comes from the ego box's yaw, never from the
   compass (whose 0 is north = -y).
 - ``trigger_volume_rotation`` is the parent's rotation plus the volume's own relative rotation,
   written modulo 360: the yaw is normalised to (-180, 180].

@@ -67,16 +67,21 @@ def lane_ids(lane_key: str | None) -> tuple[int, int] | None:
         return None
 
 
-def lane_relation(ego: Agent, other: Agent) -> int | None:
-    """Map lane of ``other`` relative to the ego: 0 same lane, +1 left, -1 right, None unknown / other road.
+def lane_offset(ego: Agent, other: Agent) -> int | None:
+    """Lanes from the ego's to ``other``'s, + to the left; None on another road or the other direction.
 
     OpenDRIVE lane ids grow in magnitude to the right of the driving direction (one sign per direction).
     """
     e, o = lane_ids(ego.lane_id), lane_ids(other.lane_id)
     if e is None or o is None or e[0] != o[0] or e[1] * o[1] <= 0:
         return None
-    diff = abs(o[1]) - abs(e[1])
-    return {0: 0, -1: 1, 1: -1}.get(diff)
+    return abs(e[1]) - abs(o[1])
+
+
+def lane_relation(ego: Agent, other: Agent) -> int | None:
+    """Map lane of ``other`` relative to the ego: 0 same lane, +1 left, -1 right, None otherwise."""
+    off = lane_offset(ego, other)
+    return off if off in (-1, 0, 1) else None
 
 
 def path_is_lane(frame: Frame) -> bool:

@@ -55,6 +55,38 @@ def lead_vehicle(ctx: TeacherContext) -> list[QA]:
     ]
 
 
+LANE_OPTIONS = ["two or more lanes to the left", "left lane", "ego lane", "right lane", "two or more lanes to the right"]
+
+
+def vehicle_lane(ctx: TeacherContext) -> list[QA]:
+    """per.vehicle_lane.vN on logs: the vehicle's lane relative to the ego's, from the map's lane ids.
+
+    Asked for visible vehicles on the ego's road and direction; where the ego's path stands for its
+    lane and the offset from it (in lane widths, rounded) names another lane, both are accepted.
+    """
+    frame = ctx.frame
+    if not L.is_log(frame):
+        return []
+    out = []
+    for a in visible_vehicles(frame.agents):
+        off = L.lane_offset(frame.ego, a)
+        if off is None:
+            continue
+        pick = 2 - max(-2, min(2, off))
+        ok = {pick}
+        if L.path_is_lane(frame):
+            _, d = L.path_sd(frame, a.rel_x_m, a.rel_y_m)
+            ok.add(2 - max(-2, min(2, round(d / L.LANE_WIDTH_M))))
+        out.append(qa(f"per.vehicle_lane.v{a.id}", "per.vehicle_lane", P,
+                      f"Which lane is vehicle {a.id} in, relative to the ego vehicle's lane?",
+                      ChoiceAnswer(options=LANE_OPTIONS, acceptable=sorted(ok), preferred=pick),
+                      (f"The map puts vehicle {a.id} {abs(off)} lane(s) to the {'left' if off > 0 else 'right'} of "
+                       "the ego's lane." if off else f"The map puts vehicle {a.id} in the ego's lane.")
+                      + (" Its offset from the ego's path names a neighbouring lane: both accepted." if len(ok) > 1 else ""),
+                      parents=["per.vehicles"], objects=[a.id], lane_offset=off))
+    return out
+
+
 def traffic_light(ctx: TeacherContext) -> list[QA]:
     """per.traffic_light: the state of the light that affects the ego (CARLA's affects_ego), or none."""
     frame = ctx.frame
@@ -168,4 +200,4 @@ def static_obstacle(ctx: TeacherContext) -> list[QA]:
                objects=[i for _, i in sure] + edge_ids)]
 
 
-FAMILIES = [lead_vehicle, traffic_light, stop_sign, junction_ahead, pedestrian_in_path, static_obstacle]
+FAMILIES = [vehicle_lane, lead_vehicle, traffic_light, stop_sign, junction_ahead, pedestrian_in_path, static_obstacle]
