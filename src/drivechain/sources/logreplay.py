@@ -204,8 +204,11 @@ def check(action: str, path: Path, v0_mps: float, tracks: list[Track], horizon_s
             ego = BoxState(t, x - d * math.sin(h), y + d * math.cos(h), h, ego_length_m, ego_width_m)
         tight = _corners(ego, MARGIN_LON_M, MARGIN_LAT_M)
         wide = _corners(ego, MARGIN_LON_M + BAND_M, MARGIN_LAT_M + BAND_M)
+        ego_reach = math.hypot(ego_length_m / 2 + MARGIN_LON_M + BAND_M, ego_width_m / 2 + MARGIN_LAT_M + BAND_M)
         for track in tracks:
             other = track.at(t)
+            if math.hypot(other.x_m - ego.x_m, other.y_m - ego.y_m) > ego_reach + math.hypot(other.length_m, other.width_m) / 2:
+                continue  # the circles around both rectangles do not touch: no overlap possible
             poly = _corners(other)
             if overlap(tight, poly):
                 when = "after the horizon, while braking" if t > horizon_s + 1e-9 else f"at {t:.1f} s"
