@@ -15,6 +15,7 @@ import os
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.b2d_fixture builds the default routes
@@ -34,6 +35,20 @@ def run(dataroot: Path, routes: str, cameras: str, stride: int, limit: int | Non
     t0 = time.perf_counter()
     manifest = generate_logs(cfg, out)
     return manifest.counts["frames"] / (time.perf_counter() - t0), manifest.counts
+
+
+def banded(data: Path) -> Counter:
+    """Per family: labels that accept more than one answer (inside a band) without being ambiguous."""
+    from drivechain.dataset import load_dataset
+
+    out: Counter = Counter()
+    for rec in load_dataset(data).records():
+        for n in rec.graph.nodes:
+            a = n.answer
+            wide = (getattr(a, "accept_both", False) or len(getattr(a, "acceptable", [])) > 1
+                    or bool(getattr(a, "optional_ids", [])))
+            out[n.family] += int(wide and not n.ambiguous)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,11 +76,13 @@ def main(argv: list[str] | None = None) -> int:
                   f"(load {load()})")
         print(f"ratio 6 cameras / 1 camera: {rates['all'] / rates['front']:.2f}x the frame rate")
         c = counts["front"]
-        print("\nper family (cameras=front): labels, ambiguous share, dropped share")
+        both = banded(Path(tmp) / "out-front")
+        print("\nper family (cameras=front): labels, ambiguous (not scored), both answers accepted (band), dropped")
         for fam in sorted(set(c["families"]) | set(c["dropped"])):
             kept, amb, drop = c["families"].get(fam, 0), c["ambiguous"].get(fam, 0), c["dropped"].get(fam, 0)
             total = kept + drop
-            print(f"  {fam:32s} {kept:5d}  ambiguous {amb / max(kept, 1):6.1%}  dropped {drop / max(total, 1):6.1%}")
+            print(f"  {fam:28s} {kept:5d}  ambiguous {amb / max(kept, 1):6.1%}  band {both[fam] / max(kept, 1):6.1%}"
+                  f"  dropped {drop / max(total, 1):6.1%}")
         print(json.dumps({"frames_per_s": rates, "unsupported": c["unsupported"]}, sort_keys=True))
     return 0
 
