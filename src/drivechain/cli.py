@@ -19,7 +19,7 @@ app = typer.Typer(
 
 # Each module defines ``register(app)``; imports stay light so start-up stays fast.
 COMMANDS = ("generate", "eval", "closedloop", "process", "prm_eval", "report", "demo",
-            "import_drivelm", "export_drivelm", "score_drivelm")
+            "import_drivelm", "export_drivelm", "score_drivelm", "probe")
 
 for _name in COMMANDS:
     try:

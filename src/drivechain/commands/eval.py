@@ -10,7 +10,7 @@ import typer
 from drivechain.commands._common import ConfigOption, check_out_folder
 from drivechain.commands._common import check_server as _check_server
 
-PROTOCOL_CHOICES = ("transitions", "free", "cot", "all")
+PROTOCOL_CHOICES = ("transitions", "free", "cot", "all", "probes")
 IMAGE_CHOICES = ("both", "with", "without")
 
 
@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
         data: Path = typer.Option(..., "--data", help="dataset folder (from 'drivechain generate')"),
         model: str = typer.Option(..., "--model", help="openai:NAME, hf:PATH, oracle, heuristic, constant, random"),
         base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1"),
-        protocol: str = typer.Option("all", "--protocol", help="transitions | free | cot | all"),
+        protocol: str = typer.Option("all", "--protocol", help="transitions | free | cot | all | probes (on a probe set)"),
         image: str = typer.Option("both", "--image", help="links from Per/Pred: both | with | without the image"),
         concurrency: int = typer.Option(16, "--concurrency", min=1, help="requests in flight"),
         limit: int | None = typer.Option(None, "--limit", min=1, help="first K frames only"),

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, is_dataclass
 from typing import Any
 
+from drivechain.evaluation.probes import count_probe_requests, probes
 from drivechain.schema import QA, FrameRecord
 
 PROTOCOLS = ("transitions", "free", "cot")
@@ -90,6 +91,8 @@ def count_requests(record: FrameRecord, protocols: tuple[str, ...], image: str) 
             n -= 1
     if "cot" in protocols:
         n += 1
+    if "probes" in protocols:
+        n += count_probe_requests(record)
     return n
 
 
@@ -244,3 +247,4 @@ async def chain_of_thought(record: FrameRecord, ask: Ask, opts: AskOptions) -> l
 
 
 PROTOCOL_FUNCS = {"transitions": transitions, "free": free_running, "cot": chain_of_thought}
+PROTOCOL_FUNCS["probes"] = probes  # counterfactual probes (evaluation/probes.py); not part of "all"

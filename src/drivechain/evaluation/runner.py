@@ -283,6 +283,7 @@ async def evaluate(
 
     Re-running into the same folder reuses every stored success and retries stored failures.
     """
+    from drivechain.evaluation.extra import extra_blocks
     from drivechain.evaluation.protocols import PROTOCOL_FUNCS, count_requests
     from drivechain.evaluation.summary import summarize
 
@@ -306,6 +307,7 @@ async def evaluate(
     )
     # What this invocation did (differs between a resumed and an uninterrupted run; scores do not).
     summary["this_run"] = {"calls": asker.stats.calls, "from_store": asker.stats.cached}
+    summary.update(extra_blocks(rows, records))  # probes / corner-case blocks when the data has them
     summary["protocols"] = list(protocols)
     write_json_atomic(out_dir / "summary.json", summary)
     return summary

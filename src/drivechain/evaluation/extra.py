@@ -1,0 +1,24 @@
+"""Summary blocks that only some data have: counterfactual probes, corner cases.
+
+Each block is self-describing (``kind``, ``title``, ``description``) so a report can show one it
+does not know.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def extra_blocks(rows: list[dict[str, Any]], records: list[Any]) -> dict[str, Any]:
+    """{'probes': ..., 'corner': ...} for the blocks this run's rows and frames support."""
+    from drivechain.evaluation.corner_scores import corner_summary
+    from drivechain.evaluation.probes import probe_summary
+
+    out: dict[str, Any] = {}
+    probes = probe_summary(rows)
+    if probes is not None:
+        out["probes"] = probes
+    corner = corner_summary(rows, records)
+    if corner is not None:
+        out["corner"] = corner
+    return out
