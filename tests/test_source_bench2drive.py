@@ -126,6 +126,7 @@ def test_signals_in_the_ego_frame(root):
     assert red["state"] == "red" and red["kind"] == "traffic_light"
     assert red["trigger_rel_x_m"] == pytest.approx(19.0, abs=1e-2) and red["trigger_rel_y_m"] == pytest.approx(0.0, abs=1e-2)
     assert abs(red["trigger_heading_rad"]) < 1e-3  # (180 + 180) mod 360 -> 0, the ego's heading
+    assert set(red["boxes"]) == {"CAM_FRONT"}  # the light's box is inside the front image
     assert f0.command == "go straight at the next junction"
     stop = frames(root, PED)[0].frame.signals[0]
     assert stop["kind"] == "stop_sign" and stop["trigger_rel_x_m"] == pytest.approx(22.0, abs=1e-2)

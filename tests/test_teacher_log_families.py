@@ -58,6 +58,16 @@ def test_no_light_means_none_and_a_green_light_elsewhere_is_ignored(graphs):
     assert choice(node(graphs, CUT_IN, 0, "per.traffic_light"))[0].startswith("no traffic light")
 
 
+def test_a_light_outside_every_image_is_not_asked_about(graphs):
+    from drivechain.teacher.families.log_perception import traffic_light
+    from drivechain.teacher.context import TeacherContext
+
+    frame = graphs[(RED, 0)][0].model_copy(deep=True)
+    for s in frame.signals:
+        s["boxes"] = {}
+    assert traffic_light(TeacherContext(frame=frame)) == []
+
+
 def test_pedestrian_crossing(graphs):
     enters = node(graphs, PED, 10, "pred.pedestrian_enters_path.p1")
     assert enters.answer.value is True and not enters.answer.accept_both

@@ -20,7 +20,7 @@ import numpy as np
 from drivechain.errors import ConfigError, DatasetError
 from drivechain.schema import Agent, Frame, FutureState
 from drivechain.sources import bench2drive_anno as anno
-from drivechain.sources.camera import Camera, box_corners, drivelm_tag, visible_boxes
+from drivechain.sources.camera import Camera, box_corners, drivelm_tag, pixel_box, visible_boxes
 from drivechain.sources.logreplay import MANOEUVRES, Path as RefPath, speed_profile, to_ego
 from drivechain.sources.logs import LogFrame
 
@@ -147,7 +147,8 @@ class Bench2DriveSource:
                    box_corners((b.x_m, b.y_m, b.z_m), (b.length_m / 2, b.width_m / 2, b.height_m / 2), b.yaw_rad)
                    for b in near}
         seen: dict[int, dict[str, list[float]]] = {}
-        for cam, camera in self._cameras(clip, f).items():
+        cameras = self._cameras(clip, f)
+        for cam, camera in cameras.items():
             for oid, box in visible_boxes(camera, corners).items():
                 seen.setdefault(oid, {})[cam] = box
         agents = []
@@ -166,7 +167,7 @@ class Bench2DriveSource:
             frame_id=f"{NAME}/{clip}/{f.index}", source=NAME, scenario=scenario, episode=self.clips().index(clip),
             step=f.index, seed=0,
             t_s=round(f.index / FPS, 3), ego=ego_agent, agents=agents,
-            signals=[_signal_dict(s, rel) for s in f.signals],
+            signals=[_signal_dict(s, rel, cameras) for s in f.signals],
             command=anno.ROAD_OPTIONS.get(f.command_near if f.command_near is not None else -1, "follow the route"),
             actions=list(MANOEUVRES), available_actions=_available(ego, near),
             horizon_s=self.horizon_s,
@@ -298,10 +299,19 @@ def _available(ego: anno.Box, near: list[anno.Box]) -> list[str]:
     return [a for a in MANOEUVRES if a in out]
 
 
-def _signal_dict(s: anno.Signal, rel) -> dict:
+def _signal_dict(s: anno.Signal, rel, cameras: dict[str, Camera]) -> dict:
+    """A light or sign for Frame.signals: ego-frame position, trigger volume, pixel box per camera
+    (rules 1-2 of the visibility rule; a light is not occluded by the boxes of road users here)."""
     rx, ry, _ = rel(s.x_m, s.y_m)
+    boxes = {}
+    if any(s.extent):
+        corners = box_corners((s.x_m, s.y_m, s.z_m), s.extent, s.yaw_rad)
+        for cam, camera in cameras.items():
+            got = pixel_box(camera, corners)
+            if got is not None:
+                boxes[cam] = got[0]
     out = {"kind": s.kind, "id": s.key, "state": s.state, "affects_ego": s.affects_ego,
-           "distance_m": round(s.distance_m, 2), "rel_x_m": round(rx, 2), "rel_y_m": round(ry, 2)}
+           "distance_m": round(s.distance_m, 2), "rel_x_m": round(rx, 2), "rel_y_m": round(ry, 2), "boxes": boxes}
     if s.trigger is not None:
         tx, ty, tyaw, hl, hw = s.trigger
         trx, try_, trh = rel(tx, ty, tyaw)

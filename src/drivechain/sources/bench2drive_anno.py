@@ -81,6 +81,8 @@ class Signal:
     trigger: tuple[float, float, float, float, float] | None  # x, y, yaw [rad], half length, half width
     road_id: int | None = None
     lane_id: int | None = None
+    yaw_rad: float = 0.0
+    extent: tuple[float, float, float] = (0.0, 0.0, 0.0)  # half sizes [m]
 
 
 @dataclass
@@ -200,9 +202,11 @@ def _signal(raw: dict, cls: str) -> Signal | None:
     else:
         kind, state = "sign", None
     x, y, z = (float(c) for c in raw.get("center") or raw["location"])
+    ext = tuple(float(e) for e in (raw.get("extent") or (0.0, 0.0, 0.0)))
     return Signal(key=str(raw.get("id")), kind=kind, x_m=x, y_m=y, z_m=z, state=state,
                   affects_ego=str(raw.get("affects_ego")) == "True", distance_m=float(raw.get("distance") or 0.0),
-                  trigger=_trigger(raw), road_id=_opt_int(raw.get("road_id")), lane_id=_opt_int(raw.get("lane_id")))
+                  trigger=_trigger(raw), road_id=_opt_int(raw.get("road_id")), lane_id=_opt_int(raw.get("lane_id")),
+                  yaw_rad=math.radians(norm_deg((raw.get("rotation") or [0, 0, 0])[2])), extent=ext)  # type: ignore[arg-type]
 
 
 def parse(index: int, data: dict, path: Path) -> AnnoFrame:

@@ -88,7 +88,8 @@ def vehicle_lane(ctx: TeacherContext) -> list[QA]:
 
 
 def traffic_light(ctx: TeacherContext) -> list[QA]:
-    """per.traffic_light: the state of the light that affects the ego (CARLA's affects_ego), or none."""
+    """per.traffic_light: the state of the light that affects the ego (CARLA's affects_ego), or none;
+    asked only when that light is inside a camera image."""
     frame = ctx.frame
     if not L.is_log(frame):
         return []
@@ -98,8 +99,8 @@ def traffic_light(ctx: TeacherContext) -> list[QA]:
         return [qa("per.traffic_light", "per.traffic_light", P, q,
                    ChoiceAnswer(options=LIGHT_OPTIONS, acceptable=[3], preferred=3),
                    "No traffic light affects the ego vehicle now (the recorder's affects_ego).")]
-    if light.get("state") not in ("red", "yellow", "green"):
-        return []  # off / unknown: nothing the image can be checked against
+    if light.get("state") not in ("red", "yellow", "green") or not light.get("boxes"):
+        return []  # off / unknown, or outside every image: nothing the image can be checked against
     i = LIGHT_OPTIONS.index(light["state"])
     return [qa("per.traffic_light", "per.traffic_light", P, q, ChoiceAnswer(options=LIGHT_OPTIONS, acceptable=[i], preferred=i),
                f"The light that affects the ego is {light['state']}; its stop line is "
