@@ -62,6 +62,13 @@ def test_eval_builtins_openai_with_images_process_and_report(data, tmp_path):
               "transitions", "--limit", "2", "--out", str(runs / "vlm"), "--no-progress"])
         with_images = [r for r in srv.requests if r.body and image_urls(r.body)]
         assert with_images and all(u.startswith("data:image/") for r in with_images for u in image_urls(r.body))
+        assert {len(image_urls(r.body)) for r in with_images} == {6}  # --cameras all (the default): six, named
+        text = json.dumps(with_images[0].body)
+        assert all(cam in text for cam in ("CAM_FRONT", "CAM_BACK_LEFT", "CAM_BACK_RIGHT"))
+    with FakeServer(reply=lambda msgs: "{}") as srv:
+        main(["eval", "--data", str(data), "--model", "openai:vlm", "--base-url", srv.base_url, "--protocol",
+              "transitions", "--limit", "1", "--cameras", "front", "--out", str(runs / "vlm-front"), "--no-progress"])
+        assert {len(image_urls(r.body)) for r in srv.requests if r.body and image_urls(r.body)} == {1}
     assert json.loads((runs / "vlm" / "summary.json").read_text())["frames"] == 2
     main(["process", "--data", str(data), "--generator", "perturb", "--n", "3", "--limit", "4",
           "--out", str(tmp_path / "prm")])
