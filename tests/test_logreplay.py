@@ -41,6 +41,15 @@ def test_overlap_separating_axis():
     assert not lr.overlap(a, lr._corners(BoxState(0, 3.0, 2.3, 0.0, 4, 2)))
 
 
+def test_gap_between_rectangles_and_closest_approach():
+    a = lr._corners(BoxState(0, 0, 0, 0, 4, 2))
+    assert lr.gap_m(a, lr._corners(BoxState(0, 7.0, 0, 0, 4, 2))) == pytest.approx(3.0)
+    assert lr.gap_m(a, lr._corners(BoxState(0, 0, 5.0, 0, 4, 2))) == pytest.approx(3.0)
+    assert lr.gap_m(a, lr._corners(BoxState(0, 1.0, 0.5, 0, 4, 2))) == 0.0
+    g, t = lr.closest_approach("KEEP", STRAIGHT, 10.0, _still(5, 40.0, 0.0), 3.0, 4.6, 2.0)
+    assert g == pytest.approx(40.0 - 30.0 - 4.6, abs=1e-6) and t == pytest.approx(3.0)
+
+
 def test_a_stopped_car_ahead_makes_keep_unsafe_and_stop_safe():
     checks = check_all(ACTIONS, STRAIGHT, 10.0, [_still(5, 25.0, 0.0)], 3.0, 4.6, 2.0)
     assert not checks["KEEP"].safe and checks["KEEP"].conflict_id == 5

@@ -104,6 +104,18 @@ def test_static_vehicle_blocking_the_lane(graphs):
     assert node(graphs, STATIC, 30, "per.static_obstacle").answer.value is False  # passed it
 
 
+def test_danger_and_importance_from_the_keep_replay(graphs):
+    assert node(graphs, STATIC, 0, "plan.danger").answer.ids == [1]
+    assert node(graphs, PED, 10, "plan.danger").answer.ids == [1]
+    assert node(graphs, RED, 0, "plan.danger").answer.ids == []  # the crossing car stays far away
+    assert "No road user" in node(graphs, RED, 0, "plan.danger_reason").answer.references[0]
+    assert graphs[(CUT_IN, 0)][1].get("plan.importance") is None  # one visible road user: nothing to rank
+    frame = graphs[(CUT_IN, 0)][0].model_copy(deep=True)
+    frame.agent(2).visible = True  # as with --cameras all (the back camera sees it)
+    ranked = build_graph(frame, None).get("plan.importance")
+    assert ranked.answer.ids == [1, 2] and ranked.meta["gap_m"][0] <= ranked.meta["gap_m"][1]
+
+
 def test_frames_near_the_clip_end_are_not_labelled_for_prediction_or_planning(graphs):
     nodes = graphs[(RED, 40)][1].nodes
     assert not [n for n in nodes if n.stage in ("planning", "behavior") or n.family.startswith("pred.cut")]

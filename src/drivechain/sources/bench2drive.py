@@ -46,7 +46,7 @@ FAMILIES = frozenset({
     # log families (teacher/families/log_*.py)
     "per.vehicle_lane", "per.lead_vehicle", "per.lead_distance", "per.traffic_light", "per.stop_sign", "per.junction_ahead",
     "per.pedestrian_in_path", "per.static_obstacle", "pred.cut_in", "pred.pedestrian_enters_path",
-    "plan.safe", "plan.action", "beh.longitudinal", "beh.lateral", "beh.turn",
+    "plan.safe", "plan.action", "plan.danger", "plan.danger_reason", "plan.importance", "beh.longitudinal", "beh.lateral", "beh.turn",
 })
 """The question families a Bench2Drive log can label (lanes come from road/lane ids, not a map)."""
 

@@ -223,6 +223,41 @@ def check(action: str, path: Path, v0_mps: float, tracks: list[Track], horizon_s
     return ReplayCheck(action, True, False, None, None, round(v_end, 2), "no agent comes inside the margins")
 
 
+def _point_segment_m(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    ab = b - a
+    u = float(np.clip(np.dot(p - a, ab) / max(float(np.dot(ab, ab)), 1e-12), 0.0, 1.0))
+    return float(np.hypot(*(a + u * ab - p)))
+
+
+def gap_m(a: np.ndarray, b: np.ndarray) -> float:
+    """Distance between two convex polygons (4 x 2 corners) [m]; 0 when they overlap."""
+    if overlap(a, b):
+        return 0.0
+    best = math.inf
+    for poly, other in ((a, b), (b, a)):
+        for p in poly:
+            for i in range(len(other)):
+                best = min(best, _point_segment_m(p, other[i], other[(i + 1) % len(other)]))
+    return best
+
+
+def closest_approach(action: str, path: Path, v0_mps: float, track: Track, horizon_s: float,
+                     ego_length_m: float, ego_width_m: float, lane_width_m: float = LANE_WIDTH_M) -> tuple[float, float]:
+    """(smallest box-to-box gap [m], its time [s]) between the replayed ego and one recorded agent over H."""
+    best = (math.inf, 0.0)
+    for k in range(0, int(round(horizon_s / DT_S)) + 1):
+        t = round(k * DT_S, 6)
+        ego, _ = ego_state(path, action, v0_mps, t, ego_length_m, ego_width_m, lane_width_m)
+        other = track.at(t)
+        centre = math.hypot(other.x_m - ego.x_m, other.y_m - ego.y_m)
+        if centre - (math.hypot(ego_length_m, ego_width_m) + math.hypot(other.length_m, other.width_m)) / 2 >= best[0]:
+            continue  # cannot beat the best gap so far
+        g = gap_m(_corners(ego), _corners(other))
+        if g < best[0]:
+            best = (g, t)
+    return best
+
+
 def check_all(actions: list[str], path: Path, v0_mps: float, tracks: list[Track], horizon_s: float,
               ego_length_m: float, ego_width_m: float, lane_width_m: float = LANE_WIDTH_M) -> dict[str, ReplayCheck]:
     """Replay each manoeuvre; action -> verdict."""

@@ -17,11 +17,14 @@ manifest as dropped plan.action). Frames without H s of recorded future are not 
 
 from __future__ import annotations
 
-from drivechain.schema import QA, BooleanAnswer, ChoiceAnswer
+import math
+
+from drivechain.schema import QA, BooleanAnswer, ChoiceAnswer, ObjectsAnswer, RankingAnswer, TextAnswer
 from drivechain.sources import logreplay as lr
 from drivechain.teacher.families._log_ego import expert_manoeuvre
 from drivechain.teacher.context import TeacherContext
 from drivechain.teacher.families import _log as L
+from drivechain.teacher.families.planning import DANGER_BAND_M, DANGER_MAX_M, DANGER_TIE_M, IMPORTANCE_RANGE_M, IMPORTANCE_TOP
 
 P = "planning"
 SAFE_QUESTIONS = {
@@ -129,4 +132,72 @@ def action(ctx: TeacherContext) -> list[QA]:
     )]
 
 
-FAMILIES = [safe_actions, action]
+def risks(ctx: TeacherContext) -> list[tuple[float, float, int]]:
+    """(closest gap [m], its time [s], id) of every visible agent to the ego keeping its lane and speed, smallest first."""
+    frame = ctx.frame
+    if "log_risks" not in ctx.shared:
+        path, out = L.ego_path(frame), []
+        for a in frame.agents:
+            states = frame.meta.get("tracks", {}).get(str(a.id))
+            if not a.visible or not states:
+                continue
+            track = lr.Track(a.id, [lr.BoxState(t, x, y, h, a.length_m, a.width_m) for t, x, y, h in states])
+            g, t = lr.closest_approach("KEEP", path, frame.ego.speed_mps, track, ctx.horizon_s,
+                                       frame.ego.length_m, frame.ego.width_m)
+            out.append((round(g, 2), t, a.id))
+        ctx.shared["log_risks"] = sorted(out)
+    return ctx.shared["log_risks"]
+
+
+def danger(ctx: TeacherContext) -> list[QA]:
+    """plan.danger / plan.danger_reason on logs: the visible agent the KEEP replay comes closest to."""
+    if replay_checks(ctx) is None:
+        return []
+    rs, h = risks(ctx), ctx.horizon_s
+    dangerous = [r for r in rs if r[0] < DANGER_MAX_M]
+    edge = bool(rs) and abs(rs[0][0] - DANGER_MAX_M) < DANGER_BAND_M
+    if not dangerous:
+        ids, ambiguous = [], edge
+        text = f"No road user is dangerous: keeping lane and speed, the recorded traffic stays {DANGER_MAX_M:g} m away."
+    else:
+        g, t, aid = dangerous[0]
+        ids = [aid]
+        ambiguous = edge or (len(rs) > 1 and rs[1][0] - g < DANGER_TIE_M)
+        a = ctx.frame.agent(aid)
+        what = ("the ego would run into it" if g == 0.0 else f"the gap would shrink to {g:.0f} m")
+        text = (f"{a.category.capitalize()} {aid}, {abs(a.rel_x_m):.0f} m {'ahead' if a.rel_x_m >= 0 else 'behind'}, "  # type: ignore[union-attr]
+                f"is the most dangerous: keeping lane and speed, {what} at {t:.1f} s (recorded motion, non-reactive).")
+    parents = [q for q in ("per.vehicles", "pred.near_ego") if ctx.node(q)]
+    node = QA(qid="plan.danger", family="plan.danger", stage=P,
+              question=f"Which road user is the most dangerous to the ego if it keeps lane and speed for {h:g} s?",
+              answer=ObjectsAnswer(ids=ids), explanation=text, parents=parents, objects=ids, ambiguous=ambiguous,
+              meta={"gap_m": {str(i): g for g, _, i in rs[:IMPORTANCE_TOP]}})
+    reason = QA(qid="plan.danger_reason", family="plan.danger_reason", stage=P,
+                question="Why is that road user the most dangerous?" if ids else "Is any road user dangerous, and why?",
+                answer=TextAnswer(references=[text]), explanation=text, parents=["plan.danger"], objects=ids,
+                ambiguous=ambiguous)
+    return [node, reason]
+
+
+def importance(ctx: TeacherContext) -> list[QA]:
+    """plan.importance on logs: visible agents within range ranked by their closest gap to the KEEP replay."""
+    if replay_checks(ctx) is None:
+        return []
+    near = [r for r in risks(ctx) if (a := ctx.frame.agent(r[2])) and math.hypot(a.rel_x_m, a.rel_y_m) < IMPORTANCE_RANGE_M]
+    ranked = near[:IMPORTANCE_TOP]
+    if len(ranked) < 2:
+        return []
+    ids = [i for _, _, i in ranked]
+    return [QA(
+        qid="plan.importance", family="plan.importance", stage=P,
+        question=(f"Rank the road users within {IMPORTANCE_RANGE_M:g} m by how much they matter to the ego's next "
+                  f"{ctx.horizon_s:g} s, most important first (at most {IMPORTANCE_TOP})."),
+        answer=RankingAnswer(ids=ids),
+        explanation="Ranked by the closest gap to the ego keeping lane and speed, against their recorded motion: "
+                    + ", ".join(f"{i} ({g:.0f} m)" for g, _, i in ranked) + ".",
+        parents=[q for q in ("per.vehicles", "plan.danger") if ctx.node(q)], objects=ids,
+        meta={"gap_m": [g for g, _, _ in ranked]},
+    )]
+
+
+FAMILIES = [safe_actions, action, danger, importance]
