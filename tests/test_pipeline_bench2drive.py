@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -76,8 +77,10 @@ def test_eval_builtins_openai_with_images_process_and_report(data, tmp_path):
     main(["report", str(runs / "oracle"), str(runs / "heuristic"), str(runs / "vlm"), "--out", str(tmp_path / "report")])
     html = (tmp_path / "report" / "index.html").read_text()
     assert "oracle" in html and "heuristic" in html
-    assert "<figcaption>CAM_BACK_RIGHT</figcaption>" in html  # the browser shows every named camera
-    assert list((tmp_path / "report" / "frames").glob("*_CAM_BACK_RIGHT.jpg"))
+    # the browser's frame data names every camera (shown captioned) with its image copied beside the page
+    blobs = "".join(p.read_text() for p in (tmp_path / "report" / "data").glob("frames-*.js"))
+    srcs = re.findall(r'\["CAM_BACK_RIGHT","(img/[^"]+\.jpg)"\]', blobs)
+    assert srcs and all((tmp_path / "report" / s).is_file() for s in srcs)
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:

@@ -1,128 +1,152 @@
-"""The frame browser's data: a frame's QA graph laid out by stage, and each model's answers on it."""
+"""The frame browser's data: a small index of every frame (for filters), and lazily loaded chunks.
+
+``index``: per frame its scenario, families and, per model and answer view, one outcome letter per
+stage (see ``scores.stage_outcomes``) and the families it got wrong. ``frames-NNNN``: the QA graph
+(truth, explanation, band) and every model's answers for CHUNK frames. ``requests-NNNN``: per frame
+and model, each request's prompt as sent (deduplicated messages) and raw reply, from results.sqlite.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+import hashlib
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any, Callable
 
+from drivechain.report.bands import band_of
 from drivechain.report.loaders import Run
+from drivechain.report.scores import VIEWS, WRONG, RunScores, first_wrong_stage, stage_outcomes, stage_percent
 from drivechain.schema import STAGES, ChoiceAnswer, FrameRecord
 
-COL_W = 230  # px between stage columns
-ROW_H = 20  # px between nodes of one column
-NODE_W = 210
-NODE_H = 16
-BAD = ("wrong", "unsafe", "unparsed")
+CHUNK = 20  # frames per lazily loaded file
 
 
-@dataclass
-class NodeBox:
-    """One QA node placed in the SVG."""
-
-    qid: str
-    stage: str
-    x: int
-    y: int
-
-
-@dataclass
-class FrameView:
-    """What the browser shows for one frame."""
-
-    frame_id: str
-    image: str | None
-    command: str
-    nodes: list[NodeBox]
-    edges: list[tuple[int, int, int, int]]
-    width: int
-    height: int
-    rows: list[dict[str, Any]] = field(default_factory=list)  # qid, stage, question, truth, per-model cells
-    first_wrong: dict[str, str | None] = field(default_factory=dict)  # model -> stage of its first wrong step
-    cameras: list[tuple[str, str]] = field(default_factory=list)  # (camera, image) of the frame's other cameras
-
-
-def layout(record: FrameRecord) -> tuple[list[NodeBox], list[tuple[int, int, int, int]], int, int]:
-    """Nodes in one column per stage, edges from each parent's right side to the child's left side."""
-    boxes: dict[str, NodeBox] = {}
-    tallest = 0
-    for col, stage in enumerate(STAGES):
-        nodes = record.graph.stage(stage)
-        tallest = max(tallest, len(nodes))
-        for row, qa in enumerate(nodes):
-            boxes[qa.qid] = NodeBox(qa.qid, stage, 10 + col * COL_W, 10 + row * ROW_H)
-    edges = []
-    for qa in record.graph.nodes:
-        child = boxes[qa.qid]
-        for parent in qa.parents:
-            if parent in boxes:
-                p = boxes[parent]
-                edges.append((p.x + NODE_W, p.y + NODE_H // 2, child.x, child.y + NODE_H // 2))
-    return list(boxes.values()), edges, 20 + len(STAGES) * COL_W, 20 + max(tallest, 1) * ROW_H
-
-
-def answers_by_frame(run: Run, frame_ids: set[str]) -> dict[str, dict[str, dict[str, Any]]]:
-    """frame -> qid -> the model's graded answer (free-running chain preferred, else the V-> link)."""
-    rank = {("free", None): 0, ("transitions", "V->Per"): 1, ("transitions", "V->Pred"): 1,
-            ("transitions", "V->Plan"): 1}
-    out: dict[str, dict[str, dict[str, Any]]] = {}
-    for row in run.jsonl("scores.jsonl"):
-        fid = row.get("frame_id")
-        if fid not in frame_ids:
-            continue
-        key = (row.get("protocol"), None if row.get("protocol") == "free" else row.get("link"))
-        if key not in rank or (row.get("protocol") == "transitions" and row.get("image") is not True):
-            continue
-        held = out.setdefault(fid, {}).get(row.get("qid", ""))
-        if held is None or rank[key] < held["_rank"]:
-            out[fid][row["qid"]] = {**row, "_rank": rank[key]}
-    return out
-
-
-def pick_frames(records: list[FrameRecord], runs: list[Run], limit: int) -> list[FrameRecord]:
-    """Frames where models go wrong first (most wrong answers), then the rest, in dataset order."""
-    wrong: dict[str, int] = {}
-    for run in runs:
-        for row in run.jsonl("scores.jsonl"):
-            if row.get("status") in BAD:
-                wrong[row["frame_id"]] = wrong.get(row["frame_id"], 0) + 1
-    per_scenario: dict[str, list[FrameRecord]] = {}
-    for rec in records:
-        per_scenario.setdefault(rec.frame.scenario, []).append(rec)
-    # Round-robin over scenarios so every scenario appears, most-failed frames first within each.
-    queues = [sorted(v, key=lambda r: -wrong.get(r.frame.frame_id, 0)) for v in per_scenario.values()]
-    picked: list[FrameRecord] = []
-    while len(picked) < limit and any(queues):
-        for q in queues:
-            if q and len(picked) < limit:
-                picked.append(q.pop(0))
-    return picked
-
-
-def frame_view(record: FrameRecord, image: str | None, runs: list[Run],
-               answers: dict[str, dict[str, dict[str, dict[str, Any]]]]) -> FrameView:
-    """Graph layout plus a table row per question with the truth and every model's answer."""
+def _truth(qa: Any) -> str:
     from drivechain.prompts import format_answer
 
-    nodes, edges, width, height = layout(record)
-    view = FrameView(record.frame.frame_id, image, record.frame.command, nodes, edges, width, height)
-    models = [r.model for r in runs]
-    for qa in record.graph.nodes:
-        cells = []
-        for model in models:
-            got = answers.get(model, {}).get(record.frame.frame_id, {}).get(qa.qid)
-            if got is None:
-                cells.append({"text": "—", "status": "none"})
+    text = format_answer(qa)
+    if isinstance(qa.answer, ChoiceAnswer):  # a letter alone means little to a reader
+        text = f"{text} ({qa.answer.options[qa.answer.preferred]})"
+    return text
+
+
+def build_index(records: list[FrameRecord], models: list[str], scored: list[RunScores]) -> dict[str, Any]:
+    """The browser's index: enough per frame to filter without loading any chunk."""
+    families = sorted({qa.family for rec in records for qa in rec.graph.nodes})
+    fam_idx = {f: i for i, f in enumerate(families)}
+    views = [v for v in VIEWS if any(v in a for s in scored for a in s.answers.values())]
+    frames = []
+    for n, rec in enumerate(records):
+        fid = rec.frame.frame_id
+        stage_of = {qa.qid: qa.stage for qa in rec.graph.nodes}
+        family_of = {qa.qid: qa.family for qa in rec.graph.nodes}
+        per_model = []
+        for s in scored:
+            got = s.answers.get(fid, {})
+            entry = {}
+            for view in views:
+                answers = got.get(view)
+                if not answers:
+                    continue
+                wrong = sorted({fam_idx[family_of[q]] for q, a in answers.items()
+                                if a[1] in WRONG and q in family_of})
+                entry[view] = [stage_outcomes(answers, stage_of), wrong, stage_percent(answers, stage_of)]
+            per_model.append(entry)
+        frames.append({"id": fid, "sc": rec.frame.scenario, "c": n // CHUNK,
+                       "fam": sorted({fam_idx[qa.family] for qa in rec.graph.nodes}), "m": per_model})
+    return {"models": models, "views": {v: VIEWS[v] for v in views}, "stages": list(STAGES),
+            "families": families, "scenarios": sorted({r.frame.scenario for r in records}),
+            "chunk": CHUNK, "frames": frames}
+
+
+def frame_chunk(records: list[FrameRecord], scored: list[RunScores],
+                image: Callable[[Path], str | None], image_path: Callable[[str], Path]) -> dict[str, Any]:
+    """Graph, truths, explanations, bands and every model's answers for a slice of frames."""
+    out = {}
+    for rec in records:
+        fid = rec.frame.frame_id
+        images = []
+        for name, rel in rec.frame.images.items():
+            src = image(image_path(rel))
+            if src:
+                images.append([name, src])
+        nodes = [{"q": qa.qid, "f": qa.family, "s": qa.stage, "type": qa.answer.type, "question": qa.question,
+                  "truth": _truth(qa), "expl": qa.explanation, "band": band_of(qa),
+                  "parents": [p for p in qa.parents], "amb": qa.ambiguous} for qa in rec.graph.nodes]
+        stage_of = {qa.qid: qa.stage for qa in rec.graph.nodes}
+        answers, first = [], []
+        for s in scored:
+            got = s.answers.get(fid, {})
+            answers.append(got)
+            first.append({v: first_wrong_stage(stage_outcomes(a, stage_of)) for v, a in got.items()})
+        out[fid] = {"id": fid, "scenario": rec.frame.scenario, "command": rec.frame.command,
+                    "images": images, "nodes": nodes, "answers": answers, "first_wrong": first}
+    return {"frames": out}
+
+
+class Transcripts:
+    """Prompts and replies of one chunk's frames, messages stored once however many requests share them."""
+
+    def __init__(self, image: Callable[[Path], str | None]) -> None:
+        self.image = image
+        self.frames: dict[str, list[list[dict[str, Any]]]] = {}
+        self.messages: dict[str, Any] = {}
+
+    def _message(self, msg: dict[str, Any], root: Path) -> str:
+        content = msg.get("content")
+        parts: list[list[str]] = []
+        for part in content if isinstance(content, list) else [{"type": "text", "text": str(content or "")}]:
+            if not isinstance(part, dict):
+                continue
+            if part.get("type") == "image":
+                rel = str(part.get("path") or "")
+                src = self.image(root / rel) if rel and ".." not in Path(rel).parts else None
+                parts.append(["image", src or "", rel])
             else:
-                raw = got.get("raw")
-                cells.append({"text": "" if raw is None else str(raw), "status": got.get("status", "none")})
-        truth = format_answer(qa)
-        if isinstance(qa.answer, ChoiceAnswer):  # a letter alone means little to a reader
-            truth = f"{truth} ({qa.answer.options[qa.answer.preferred]})"
-        view.rows.append({"qid": qa.qid, "stage": qa.stage, "question": qa.question,
-                          "truth": truth, "ambiguous": qa.ambiguous, "cells": cells})
-    for model in models:
-        got = answers.get(model, {}).get(record.frame.frame_id, {})
-        view.first_wrong[model] = next(
-            (s for s in STAGES if any(v.get("stage") == s and v.get("status") in BAD for v in got.values())), None
-        )
-    return view
+                parts.append(["text", str(part.get("text") or "")])
+        body = {"role": str(msg.get("role") or ""), "parts": parts}
+        mid = hashlib.sha1(json.dumps(body, sort_keys=True).encode()).hexdigest()[:12]
+        self.messages.setdefault(mid, body)
+        return mid
+
+    def add(self, fid: str, model_i: int, n_models: int, key: str, label: str, row: tuple[Any, ...]) -> None:
+        """One stored request/response of model ``model_i`` for frame ``fid``."""
+        request, status, text, error, pt, ct, rt, lat = row
+        try:
+            req = json.loads(request)
+        except (TypeError, json.JSONDecodeError):
+            req = {}
+        root = Path(str(req.get("image_root") or "."))
+        mids = [self._message(m, root) for m in req.get("messages") or [] if isinstance(m, dict)]
+        slot = self.frames.setdefault(fid, [[] for _ in range(n_models)])
+        slot[model_i].append({"key": key, "label": label, "ok": status == "ok", "reply": text or "",
+                              "error": error or "", "tokens": [pt, ct, rt], "latency_s": lat, "prompt": mids})
+
+    def data(self) -> dict[str, Any]:
+        """The chunk's JSON-able content."""
+        for per_model in self.frames.values():
+            for reqs in per_model:
+                reqs.sort(key=lambda r: r["label"])
+        return {"frames": self.frames, "messages": self.messages}
+
+
+def read_requests(run: Run, wanted: dict[str, dict[str, str]]) -> dict[str, tuple[Any, ...]]:
+    """key -> stored row for the wanted keys (frame -> key -> label), reading results.sqlite read-only."""
+    path = run.path / "results.sqlite"
+    keys = {k for per in wanted.values() for k in per}
+    if not path.is_file() or not keys:
+        return {}
+    out = {}
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            for key, *rest in db.execute("SELECT key, request, status, text, error, prompt_tokens, "
+                                         "completion_tokens, reasoning_tokens, latency_s FROM results"):
+                if key in keys:
+                    out[key] = tuple(rest)
+        finally:
+            db.close()
+    except sqlite3.DatabaseError:
+        return {}  # an unreadable store: the browser shows answers without transcripts
+    return out

@@ -9,11 +9,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-SOURCES = ("V", "Per", "Pred")
-TARGETS = ("Per", "Pred", "Plan")
-STAGE_ORDER = ("perception", "prediction", "planning", "behavior")
 
 
 def _save(fig: Any, path: Path) -> str:
@@ -22,57 +17,6 @@ def _save(fig: Any, path: Path) -> str:
     fig.savefig(path, dpi=90, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
     return path.name
-
-
-def _matrix(values: dict[str, float | None]) -> np.ndarray:
-    grid = np.full((len(SOURCES), len(TARGETS)), np.nan)
-    for i, src in enumerate(SOURCES):
-        for j, dst in enumerate(TARGETS):
-            value = values.get(f"{src}->{dst}")
-            if value is not None:
-                grid[i, j] = value
-    return grid
-
-
-def _panel(ax: Any, grid: np.ndarray, title: str, cmap: str, vmin: float, vmax: float) -> None:
-    ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=vmin, vmax=vmax)
-    ax.set_xticks(range(len(TARGETS)), [f"→{t}" for t in TARGETS])
-    ax.set_yticks(range(len(SOURCES)), [f"{s}→" for s in SOURCES])
-    ax.set_title(title, fontsize=10)
-    for i in range(grid.shape[0]):
-        for j in range(grid.shape[1]):
-            text = "—" if np.isnan(grid[i, j]) else f"{grid[i, j]:.2f}"
-            ax.text(j, i, text, ha="center", va="center", fontsize=9)
-
-
-def transition_heatmap(summary: dict[str, Any], path: Path) -> str:
-    """Six links with the image, the Per/Pred links without it, and their difference (vision reliance)."""
-    with_img = _matrix(summary.get("transitions") or {})
-    without = _matrix(summary.get("transitions_no_image") or {})
-    without[0, :] = np.nan  # V-> links always have the image
-    fig, axes = plt.subplots(1, 3, figsize=(9.6, 3.0))
-    _panel(axes[0], with_img, "with image", "viridis", 0.0, 1.0)
-    _panel(axes[1], without, "without image", "viridis", 0.0, 1.0)
-    _panel(axes[2], with_img - without, "vision reliance (with − without)", "coolwarm", -0.5, 0.5)
-    fig.tight_layout()
-    return _save(fig, path)
-
-
-def propagation_chart(summary: dict[str, Any], path: Path) -> str:
-    """Teacher-forced vs free-running score per stage: the gap is the error propagated from upstream."""
-    stages = [s for s in STAGE_ORDER if (summary.get("stages") or {}).get(s) is not None]
-    tf = [summary["stages"][s] for s in stages]
-    free = [(summary.get("free_running") or {}).get(s) or 0.0 for s in stages]
-    fig, ax = plt.subplots(figsize=(5.2, 3.0))
-    x = np.arange(len(stages))
-    ax.bar(x - 0.18, tf, 0.36, label="teacher-forced", color="#4c72b0")
-    ax.bar(x + 0.18, free, 0.36, label="free-running", color="#dd8452")
-    ax.set_xticks(x, stages)
-    ax.set_ylim(0, 1.05)
-    ax.set_ylabel("score")
-    ax.legend(fontsize=8, loc="lower left")
-    fig.tight_layout()
-    return _save(fig, path)
 
 
 def pareto_front(points: list[tuple[str, float, float]]) -> set[str]:
@@ -87,36 +31,54 @@ def pareto_front(points: list[tuple[str, float, float]]) -> set[str]:
     return front
 
 
-def cost_scatter(points: list[tuple[str, float, float]], path: Path) -> str:
-    """Score against dollars per 1,000 frames, Pareto front marked."""
-    front = pareto_front(points)
-    fig, ax = plt.subplots(figsize=(5.6, 3.4))
-    for name, cost, score in points:
-        on = name in front
-        ax.scatter([cost], [score], s=60 if on else 30, color="#c44e52" if on else "#4c72b0", zorder=3)
-        ax.annotate(name, (cost, score), textcoords="offset points", xytext=(5, 4), fontsize=8)
-    ranked = sorted((c, s) for n, c, s in points if n in front)
-    if len(ranked) > 1:
-        ax.plot([c for c, _ in ranked], [s for _, s in ranked], "--", color="#c44e52", lw=1, label="Pareto front")
-        ax.legend(fontsize=8)
-    ax.set_xlabel("$ per 1,000 frames")
-    ax.set_ylabel("overall score")
-    ax.set_ylim(-0.05, 1.05)
-    ax.grid(alpha=0.3)
+def cost_scatter(points: list[dict[str, Any]], path: Path) -> str:
+    """Each model's overall score with its interval, one row per model (no overlapping labels), and its
+    price per 1,000 frames written beside it ("no price" for built-ins and unpriced models); the Pareto
+    front among priced models is drawn in red."""
+    front = pareto_front([(p["name"], p["usd"], p["score"]) for p in points if p.get("usd") is not None])
+    ordered = sorted(points, key=lambda p: p["score"])
+    fig, ax = plt.subplots(figsize=(7.2, 0.9 + 0.42 * len(ordered)))
+    for y, p in enumerate(ordered):
+        on = p["name"] in front
+        ci = p.get("ci")
+        if ci:
+            ax.plot(ci, [y, y], color="#c44e52" if on else "#4c72b0", lw=2, alpha=0.6)
+        ax.scatter([p["score"]], [y], s=50 if on else 30, color="#c44e52" if on else "#4c72b0", zorder=3)
+        usd = p.get("usd")
+        price = "no price" if usd is None else f"${usd:,.4g} / 1k frames"
+        tokens = p.get("tokens")
+        if tokens:
+            price += f", {tokens:,.0f} tokens / 1k frames"
+        ax.annotate(price, (1.02, y), xycoords=("axes fraction", "data"), va="center", fontsize=8,
+                    annotation_clip=False)
+    ax.set_yticks(range(len(ordered)), [p["name"] for p in ordered], fontsize=8)
+    ax.set_xlim(-0.02, 1.02)
+    ax.set_ylim(-0.6, len(ordered) - 0.4)
+    ax.set_xlabel("overall score (0-1), 95 % interval")
+    ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return _save(fig, path)
 
 
-def best_of_n_chart(curves: dict[str, dict[str, float | None]], path: Path) -> str:
-    """Best-of-N planning accuracy per selection method."""
+def best_of_n_chart(curves: dict[str, dict[str, float | None]], path: Path,
+                    cis: dict[str, dict[str, list[float]]] | None = None) -> str:
+    """Best-of-N planning accuracy per selection method (shaded 95 % intervals when the summary has them)."""
     fig, ax = plt.subplots(figsize=(5.6, 3.4))
     for method, by_n in sorted(curves.items()):
         pairs = sorted((int(n), v) for n, v in by_n.items() if v is not None)
         if pairs:
-            ax.plot([n for n, _ in pairs], [v for _, v in pairs], marker="o", label=method)
+            line = ax.plot([n for n, _ in pairs], [v for _, v in pairs], marker="o", label=method)[0]
+            band = [(n, (cis or {}).get(method, {}).get(str(n))) for n, _ in pairs]
+            band = [(n, ci) for n, ci in band if isinstance(ci, (list, tuple)) and len(ci) == 2]
+            if band:
+                ax.fill_between([n for n, _ in band], [c[0] for _, c in band], [c[1] for _, c in band],
+                                color=line.get_color(), alpha=0.15)
+    ns = sorted({int(n) for by_n in curves.values() for n in by_n})
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("N (candidates)")
-    ax.set_ylabel("planning accuracy")
+    if ns:
+        ax.set_xticks(ns, [str(n) for n in ns])
+    ax.set_xlabel("N, chains per frame to choose from")
+    ax.set_ylabel("planning accuracy (0-1)")
     ax.set_ylim(-0.05, 1.05)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)

@@ -30,6 +30,32 @@ class Run:
                 return str(value)
         return self.path.name
 
+    @property
+    def complete(self) -> bool:
+        """False when the summary says the run stopped early (absent flag = complete, older runs)."""
+        return self.summary.get("complete") is not False
+
+    @property
+    def incomplete_reason(self) -> str:
+        """Why the run is incomplete, in the summary's words ('' when complete)."""
+        if self.complete:
+            return ""
+        return str(self.summary.get("incomplete_reason") or "the run did not finish")
+
+    @property
+    def dataset(self) -> str:
+        """A short name of the evaluated dataset: its name and the first hex digits of its hash."""
+        name = self.config.get("dataset_name") or Path(str(self.config.get("data") or "")).name
+        digest = str(self.summary.get("dataset_hash") or self.config.get("dataset_hash")
+                     or self.config.get("frames_sha256") or "")
+        return f"{name} ({digest[:8]})" if digest else str(name or "")
+
+    @property
+    def dataset_key(self) -> str:
+        """What makes two runs comparable frame by frame: the dataset's hash (else its folder)."""
+        return str(self.summary.get("dataset_hash") or self.config.get("dataset_hash")
+                   or self.config.get("frames_sha256") or self.config.get("data") or "")
+
     def jsonl(self, name: str) -> Iterator[dict[str, Any]]:
         """Rows of a JSONL file in the run folder (missing file = no rows; a bad line is skipped)."""
         path = self.path / name
