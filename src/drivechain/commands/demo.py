@@ -83,20 +83,22 @@ def _print_leaderboard(run_dirs: list[Path]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from drivechain.report.build import leaderboard
+    from drivechain.report.leaderboard import leaderboard
     from drivechain.report.loaders import load_runs
 
     def f(v: object, d: int = 3) -> str:
         return "—" if v is None else f"{v:.{d}f}"
 
+    board = leaderboard(load_runs(run_dirs), {})
+    rows = {t["title"]: t["rows"] for t in board["tables"]}
+    drive = {r["model"]: r.get("driving_score") for r in rows.get("Closed loop", [])}
     table = Table(title="drivechain leaderboard")
-    for col in ("model", "overall", "Per", "Pred", "Plan", "Beh", "drive", "tokens", "$/1k fr"):
+    for col in ("model", "overall", "Per", "Pred", "Plan", "Beh", "drive", "tok/1k fr", "$/1k fr"):
         table.add_column(col, justify="left" if col == "model" else "right", no_wrap=col == "model")
-    for r in leaderboard(load_runs(run_dirs)):
-        st = r.get("stages") or {}
-        table.add_row(r["model"], f(r.get("overall")), *(f(st.get(s)) for s in
+    for r in rows.get("Chain evaluation", []):
+        table.add_row(r["model"], f(r.get("overall")), *(f(r.get(s)) for s in
                       ("perception", "prediction", "planning", "behavior")),
-                      f(r.get("driving_score")), f(r.get("tokens"), 0), f(r.get("cost_per_1k"), 4))
+                      f(drive.get(r["model"])), f(r.get("tokens_per_1k"), 0), f(r.get("usd_per_1k"), 4))
     Console().print(table)
 
 
