@@ -43,6 +43,14 @@ def test_routes_are_discovered_and_filtered(root):
         find_routes(root, "NoSuchScenario*")
 
 
+def test_flat_release_folders_name_their_scenario(tmp_path, root):
+    flat = tmp_path / "ParkingCutIn_Town12_Route1300_Weather2"
+    shutil.copytree(root / PED, flat)
+    assert [c for c, _ in find_routes(tmp_path)] == ["ParkingCutIn_Town12_Route1300_Weather2"]
+    f0 = next(Bench2DriveSource(tmp_path, limit=1).frames("ParkingCutIn_Town12_Route1300_Weather2")).frame
+    assert f0.scenario == "ParkingCutIn" and f0.frame_id == "bench2drive/ParkingCutIn_Town12_Route1300_Weather2/0"
+
+
 def test_a_folder_that_is_not_a_route_names_what_is_missing(tmp_path, root):
     (tmp_path / "photos").mkdir()
     with pytest.raises(DatasetError, match="no anno/ folder") as err:

@@ -1,7 +1,8 @@
 """Bench2Drive route folders (CARLA logs) -> Frames with camera boxes, signals and the recorded future.
 
 Layout read (Bench2Drive's docs/anno.md): ``<Scenario>/<Town>_<weather>_<route>/anno/NNNNN.json.gz``
-and ``camera/rgb_<cam>/NNNNN.jpg`` at 10 Hz. Route folders are discovered under ``--dataroot`` (the
+and ``camera/rgb_<cam>/NNNNN.jpg`` at 10 Hz; flat release folders (``<Scenario>_<Town>_<Route>_<Weather>/``)
+work too. Route folders are discovered under ``--dataroot`` (the
 folder itself, its children or grandchildren holding ``anno/``) and filtered by ``--routes`` (a glob
 on ``Scenario/Route``). The anno quirks are handled in ``bench2drive_anno``; docs/sources/bench2drive.md
 says what every field is used for.
@@ -51,6 +52,18 @@ FAMILIES = frozenset({
 """The question families a Bench2Drive log can label (lanes come from road/lane ids, not a map)."""
 
 
+_FLAT = re.compile(r"^(.+?)_Town\d+")
+
+
+def scenario_of(clip: str) -> str:
+    """The scenario of a clip id: its folder ('Scenario/Route'), or the name before '_Town' of a flat
+    route folder ('ParkingCutIn_Town12_Route1300_Weather2', as Bench2Drive's releases name them)."""
+    if "/" in clip:
+        return clip.split("/", 1)[0]
+    m = _FLAT.match(clip)
+    return m.group(1) if m else clip
+
+
 def _anno_files(route: Path) -> list[tuple[int, Path]]:
     files = sorted((int(m.group(1)), p) for p in (route / "anno").iterdir() if (m := _ANNO.match(p.name)))
     return files
@@ -69,7 +82,7 @@ def find_routes(dataroot: Path, pattern: str = "*", cameras: list[str] | None = 
         raise DatasetError(
             f"{root} is not a Bench2Drive route folder: no anno/ folder in it or up to two levels down "
             "(expected <Scenario>/<Town>_<weather>_<route>/anno/NNNNN.json.gz)")
-    clips = [(f"{p.parent.name}/{p.name}", p) for p in found]
+    clips = [(p.relative_to(root).as_posix() if p != root else f"{p.parent.name}/{p.name}", p) for p in found]
     chosen = [(c, p) for c, p in clips if fnmatch.fnmatch(c, pattern) or fnmatch.fnmatch(p.name, pattern)]
     if not chosen:
         raise ConfigError(f"no route under {root} matches --routes '{pattern}' ({len(clips)} routes found, "
@@ -162,7 +175,7 @@ class Bench2DriveSource:
         ego_agent = Agent(id=0, category="car", x_m=ego.x_m, y_m=ego.y_m, heading_rad=ego.yaw_rad,
                           speed_mps=round(ego.speed_mps or 0.0, 3), length_m=round(ego.length_m, 3),
                           width_m=round(ego.width_m, 3), lane_id=_lane_key(ego))
-        scenario = clip.split("/", 1)[0]
+        scenario = scenario_of(clip)
         frame = Frame(
             frame_id=f"{NAME}/{clip}/{f.index}", source=NAME, scenario=scenario, episode=self.clips().index(clip),
             step=f.index, seed=0,
