@@ -94,6 +94,15 @@ def test_vehicle_lanes_from_the_map_ids(graphs):
     assert graphs[(RED, 0)][1].get("per.vehicle_lane.v1") is None  # a crossing road: not asked
 
 
+def test_lane_counts_and_referring_by_lane_ids(graphs):
+    assert node(graphs, CUT_IN, 0, "per.count.right_ahead").answer.value == 1
+    assert node(graphs, CUT_IN, 0, "per.count.ego_ahead").answer.value == 0
+    assert node(graphs, CUT_IN, 0, "per.refer.closest_ahead_right").answer.ids == [1]
+    assert node(graphs, CUT_IN, 0, "per.refer.closest_behind_left").answer.ids == []  # vehicle 2: not in the front image
+    assert node(graphs, CUT_IN, 20, "per.count.ego_ahead").answer.value == 1  # it has cut in
+    assert graphs[(PED, 0)][1].get("per.count.left_ahead") is None  # lane -1 has no left lane
+
+
 def test_static_vehicle_blocking_the_lane(graphs):
     assert node(graphs, STATIC, 0, "per.static_obstacle").answer.value is True
     assert node(graphs, STATIC, 0, "per.lead_vehicle").answer.ids == [1]

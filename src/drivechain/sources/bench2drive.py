@@ -45,7 +45,7 @@ FAMILIES = frozenset({
     # existing families whose inputs a log has
     "per.vehicles", "per.vehicle_side", "per.count", "pred.motion", "pred.near_ego",
     # log families (teacher/families/log_*.py)
-    "per.vehicle_lane", "per.lead_vehicle", "per.lead_distance", "per.traffic_light", "per.stop_sign", "per.junction_ahead",
+    "per.vehicle_lane", "per.refer", "per.lead_vehicle", "per.lead_distance", "per.traffic_light", "per.stop_sign", "per.junction_ahead",
     "per.pedestrian_in_path", "per.static_obstacle", "pred.cut_in", "pred.pedestrian_enters_path",
     "plan.safe", "plan.action", "plan.danger", "plan.danger_reason", "plan.importance", "beh.longitudinal", "beh.lateral", "beh.turn",
 })

@@ -11,6 +11,8 @@ half a lane width). Where they disagree, or the geometry sits inside the band, t
 
 from __future__ import annotations
 
+import math
+
 from drivechain.schema import Agent, Frame
 from drivechain.sources.logreplay import LANE_WIDTH_M, Path as RefPath
 from drivechain.teacher.geometry import project
@@ -36,6 +38,8 @@ RED_LIGHT_REACH_M = 40.0
 """A red / yellow light or a stop sign that affects the ego is a reason to stop when its stop line
 (trigger volume) is ahead within this distance."""
 STOPPED_MPS = 0.5
+AHEAD_BAND_M = 2.5
+"""Centres within this of the ego's along the path are alongside: ahead and behind both fit."""
 
 
 def is_log(frame: Frame) -> bool:
@@ -105,6 +109,24 @@ def in_ego_lane(frame: Frame, agent: Agent) -> tuple[bool, bool, float, float]:
     if rel is None:  # no map evidence (junction, other road): geometry alone, with its band
         return geo_in, edge, s, d
     return geo_in and ids_in, edge or geo_in != ids_in, s, d
+
+
+def lane_member(frame: Frame, agent: Agent) -> tuple[int | None, bool, float]:
+    """(lane offset by the map's ids, + left; unsure; s along the path) of an agent.
+
+    Unsure when the ego's path stands for its lane and the path offset (in lane widths) disagrees with
+    the ids or lies within 0.2 lane widths of a lane boundary (the highway straddle band), or when the
+    agent is alongside (|s| < AHEAD_BAND_M: ahead and behind both fit).
+    """
+    off = lane_offset(frame.ego, agent)
+    s, d = path_sd(frame, agent.rel_x_m, agent.rel_y_m)
+    if off is None:
+        return None, True, s
+    unsure = abs(s) < AHEAD_BAND_M
+    if path_is_lane(frame):
+        k = d / LANE_WIDTH_M
+        unsure = unsure or round(k) != off or abs(abs(k - math.floor(k)) - 0.5) < 0.2
+    return off, unsure, s
 
 
 def traffic_light(frame: Frame) -> dict | None:

@@ -87,6 +87,57 @@ def vehicle_lane(ctx: TeacherContext) -> list[QA]:
     return out
 
 
+def _lanes(frame) -> list[int]:
+    """Lane offsets that exist: the ego's, the left one when |lane id| > 1, the right one when seen."""
+    return [o for o, ok in ((1, "LANE_LEFT" in frame.available_actions), (0, True),
+                            (-1, "LANE_RIGHT" in frame.available_actions)) if ok]
+
+
+def lane_counts_and_refer(ctx: TeacherContext) -> list[QA]:
+    """per.count.<lane>_ahead and per.refer.closest_<ahead|behind>_<left|right> on logs, by the map's lane ids."""
+    frame = ctx.frame
+    if not L.is_log(frame) or L.lane_ids(frame.ego.lane_id) is None:
+        return []
+    members = [(a, *L.lane_member(frame, a)) for a in visible_vehicles(frame.agents)]
+    out = []
+    names = {1: "left", 0: "ego", -1: "right"}
+    for off in _lanes(frame):
+        lane = [(a, unsure, s) for a, o, unsure, s in members if o == off]
+        ahead = [a.id for a, unsure, s in lane if s > 0 and not unsure]
+        shaky = [a.id for a, unsure, s in lane if unsure and s > -L.AHEAD_BAND_M]
+        where = {1: "the left lane", 0: "the ego vehicle's lane", -1: "the right lane"}[off]
+        out.append(qa(f"per.count.{names[off]}_ahead", "per.count", P,
+                      f"How many visible vehicles are ahead of the ego vehicle in {where}?",
+                      NumberAnswer(value=len(ahead), unit="vehicles", abs_tol=0),
+                      f"{len(ahead)} visible vehicles are ahead in {where} (the map's lane ids)."
+                      + (" Some are alongside or on a lane boundary: ambiguous." if shaky else ""),
+                      parents=["per.vehicles"], objects=ahead, ambiguous=bool(shaky)))
+        if off == 0:
+            continue
+        for side in ("ahead", "behind"):
+            on_side = [(abs(s), a.id, unsure or abs(s) < L.AHEAD_BAND_M) for a, unsure, s in lane
+                       if (s > 0) == (side == "ahead") or abs(s) < L.AHEAD_BAND_M]
+            cands = sorted(on_side)
+            sure = [c for c in cands if not c[2]]
+            q = (f"Among the vehicles visible in the images, which one is the closest {side} of the ego vehicle in "
+                 f"the {names[off]} lane? Answer none if there is none.")
+            qid = f"per.refer.closest_{side}_{names[off]}"
+            if not sure:
+                out.append(qa(qid, "per.refer", P, q, ObjectsAnswer(ids=[]),
+                              f"No visible vehicle is clearly {side} in the {names[off]} lane.",
+                              parents=["per.vehicles"], ambiguous=bool(cands)))
+                continue
+            dist, vid, _ = sure[0]
+            rivals = [c for c in cands if c[1] != vid and c[0] < dist + L.LEAD_TIE_M]
+            target = frame.agent(vid)
+            out.append(qa(qid, "per.refer", P, q,
+                          ObjectsAnswer(ids=[vid], positions_m=[(r1(target.rel_x_m), r1(target.rel_y_m))]),  # type: ignore[union-attr]
+                          f"Vehicle {vid} is {dist:.1f} m {side} in the {names[off]} lane, the closest there."
+                          + (f" Vehicle {rivals[0][1]} is nearly as close or unsure: ambiguous." if rivals else ""),
+                          parents=["per.vehicles"], objects=[vid], ambiguous=bool(rivals)))
+    return out
+
+
 def traffic_light(ctx: TeacherContext) -> list[QA]:
     """per.traffic_light: the state of the light that affects the ego (CARLA's affects_ego), or none;
     asked only when that light is inside a camera image."""
@@ -201,4 +252,4 @@ def static_obstacle(ctx: TeacherContext) -> list[QA]:
                objects=[i for _, i in sure] + edge_ids)]
 
 
-FAMILIES = [vehicle_lane, lead_vehicle, traffic_light, stop_sign, junction_ahead, pedestrian_in_path, static_obstacle]
+FAMILIES = [vehicle_lane, lane_counts_and_refer, lead_vehicle, traffic_light, stop_sign, junction_ahead, pedestrian_in_path, static_obstacle]
