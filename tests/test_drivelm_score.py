@@ -147,3 +147,31 @@ def test_cli_score_prints_drivelm_figures_and_refuses_bad_options(tmp_path):
     broken.write_text("[")
     bad = cli("--pred", str(broken), "--gt", str(gt_path), "--judge-constant", "50")
     assert bad.returncode == 2 and "not valid JSON" in bad.stderr
+
+
+def test_eval_on_an_imported_dataset_adds_a_drivelm_block_and_score_reads_the_run(tmp_path):
+    from drivechain.interop.drivelm.importer import import_drivelm
+    from tests.drivelm_fixture import write_drivelm
+
+    gt = with_tags(drivelm_data())
+    path, images = write_drivelm(tmp_path, gt)
+    import_drivelm(path, images, tmp_path / "ds")
+    run = tmp_path / "run"
+    r = subprocess.run([sys.executable, "-m", "drivechain.cli", "eval", "--data", str(tmp_path / "ds"), "--model", "oracle",
+                        "--protocol", "transitions", "--image", "with", "--no-progress", "--out", str(run)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    block = json.loads((run / "summary.json").read_text())["drivelm"]
+    # The oracle's typed answers rendered in DriveLM's style equal the ground truth: every accuracy item right,
+    # the tag answers rendered back as the frame's tags (match F1 100); no judge in eval, so no GPT or final.
+    assert block["accuracy"] == 1.0 and block["items"]["accuracy"] == 4  # 5 yes/no/letter items, 1 filtered
+    assert block["match_f1"] == pytest.approx(100.0, abs=1e-5) and block["chatgpt"] is None and block["final_score"] is None
+    assert block["items"]["total"] == 17 and block["items"]["scored"] == 15
+    s = subprocess.run([sys.executable, "-m", "drivechain.cli", "score", "drivelm", "--run", str(run), "--gt", str(path),
+                        "--judge-constant", "50", "--tokenizer", "regex", "--save-pred", str(tmp_path / "p.json"),
+                        "--out", str(tmp_path / "res.json")], capture_output=True, text=True)
+    assert s.returncode == 0, s.stderr
+    res = json.loads((tmp_path / "res.json").read_text())
+    assert res["accuracy"] == 1.0 and res["final_score"] is not None and not res["problems"]
+    preds = {p["id"]: p["answer"] for p in json.loads((tmp_path / "p.json").read_text())}
+    assert preds["sceneA_fA1_3"] == f"{CAR}." and preds["sceneA_fA1_1"] == "B" and preds["sceneA_fA2_2"] == "yes"

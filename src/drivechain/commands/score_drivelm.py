@@ -15,7 +15,9 @@ def register(app: typer.Typer) -> None:
     @command_group(app, "score").command("drivelm")
     def score_drivelm_cmd(
         config: Path | None = ConfigOption,
-        pred: Path = typer.Option(..., "--pred", help="predictions: [{id, question, answer}] (or a submission.json)"),
+        pred: Path | None = typer.Option(None, "--pred", help="predictions: [{id, question, answer}] (or a submission.json)"),
+        run: Path | None = typer.Option(None, "--run", help="or: an 'eval' run folder on an imported DriveLM dataset"),
+        save_pred: Path | None = typer.Option(None, "--save-pred", help="with --run: also write its answers as a flat list"),
         gt: Path = typer.Option(..., "--gt", help="ground truth in v1.1 layout with a 'tag' per QA (e.g. test_eval.json)"),
         judge: str | None = typer.Option(None, "--judge", help="GPT-score judge: openai:NAME (any OpenAI-compatible server)"),
         base_url: str | None = typer.Option(None, "--base-url", help="the judge's server, e.g. http://127.0.0.1:8000/v1"),
@@ -31,6 +33,10 @@ def register(app: typer.Typer) -> None:
         from drivechain.interop.drivelm.judge import ConstantJudge, ModelJudge
         from drivechain.interop.drivelm.language import pick_tokenizer
 
+        if (pred is None) == (run is None):
+            raise ConfigError("give exactly one of --pred FILE or --run RUN_FOLDER")
+        if run is not None:
+            pred = _run_to_pred(run, save_pred)
         if (judge is None) == (judge_constant is None):
             raise ConfigError("give exactly one of --judge openai:NAME (with --base-url) or --judge-constant N")
         if out is not None:
@@ -53,6 +59,26 @@ def register(app: typer.Typer) -> None:
             from drivechain.interop.drivelm.exporter import write_json
 
             write_json(out, result)
+
+
+def _run_to_pred(run: Path, save: Path | None) -> Path:
+    """The run's answers as a prediction file (``save`` or a temp file removed at exit)."""
+    import atexit
+    import tempfile
+
+    from drivechain.interop.drivelm.eval_block import run_predictions
+    from drivechain.interop.drivelm.exporter import write_json
+
+    preds = run_predictions(run)
+    if save is None:
+        fd, name = tempfile.mkstemp(prefix="drivelm-pred-", suffix=".json")
+        import os
+
+        os.close(fd)
+        save = Path(name)
+        atexit.register(save.unlink, missing_ok=True)
+    write_json(save, preds)
+    return save
 
 
 def _score(pred: Path, gt: Path, judge: object, tokenizer: str, model: object = None) -> dict:
@@ -80,6 +106,9 @@ def _print(r: dict) -> None:
              "official (PTB) figures; install a JRE for the official ones.", err=True)
     echo(f"items scored after the frame graph filter: {n['scored']} of {n['total']} "
          f"(accuracy {n['accuracy']}, gpt {n['gpt']}, language {n['language']}, match {n['match']})")
+    if n.get("tags_derived"):
+        echo(f"{n['tags_derived']} ground-truth items had no 'tag': routed by their answer type "
+             "(choice/yes-no accuracy, tags match, text language)")
     echo(f"accuracy score:  {_fmt(r['accuracy'])}")
     echo(f"chatgpt score:  {_fmt(r['chatgpt'])}   (judge {r['judge']})")
     echo(f"match score:  {_fmt(r['match'])}   (coordinate F1 {_fmt(r['match_f1'])}, GPT {_fmt(r['match_gpt'])})")

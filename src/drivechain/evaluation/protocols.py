@@ -141,6 +141,10 @@ def grade_reply(record: FrameRecord, targets: list[QA], outcome: Any, base: dict
             row["error"] = resp.error
         if qa.answer.type == "text":
             row["refs"] = list(qa.answer.references)
+        if "drivelm" in qa.meta:  # an imported DriveLM item: what its scorer needs (summary's "drivelm" block)
+            from drivechain.interop.drivelm.eval_block import ground_truth
+
+            row["drivelm"] = ground_truth(record, qa)
         rows.append(row)
     return rows, parsed
 

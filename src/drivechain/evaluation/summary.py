@@ -209,7 +209,17 @@ def summarize(
         "wall_s": round(wall_s, 3),
         "frames": len(frames),
         "open_weights": open_weights,
+        "drivelm": _drivelm_block(rows),
     }
+
+
+def _drivelm_block(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """DriveLM's challenge metrics for imported DriveLM data (rows carrying a ``drivelm`` field), else None."""
+    if not any("drivelm" in r for r in rows):
+        return None
+    from drivechain.interop.drivelm.eval_block import drivelm_block
+
+    return drivelm_block(rows)
 
 
 def _percentile(values: list[float], q: float) -> float | None:

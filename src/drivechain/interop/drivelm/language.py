@@ -45,9 +45,13 @@ def corpus_scores(predictions: list[str], answers: list[str], tokenizer: str = "
     if used == "ptb":
         from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
-        tok = PTBTokenizer()
-        gts = tok.tokenize({k: [{"caption": c} for c in v] for k, v in gts_raw.items()})
-        res = tok.tokenize({k: [{"caption": c} for c in v] for k, v in res_raw.items()})
+        # One Java process for both sides (DriveLM starts two): lines are tokenized one by one
+        # (-preserveLines), so the tokens are the same and the JVM start-up is paid once.
+        both = {("gt", k): [{"caption": c} for c in v] for k, v in gts_raw.items()}
+        both.update({("res", k): [{"caption": c} for c in v] for k, v in res_raw.items()})
+        tokens = PTBTokenizer().tokenize(both)
+        gts = {k: tokens[("gt", k)] for k in gts_raw}
+        res = {k: tokens[("res", k)] for k in res_raw}
     else:
         from drivechain.grading.text_metrics import regex_tokenize
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from drivechain.interop.drivelm import metrics
 from drivechain.interop.drivelm.language import KEYS, corpus_scores, pick_tokenizer
-from drivechain.interop.drivelm.layout import STAGES, check_v11, iter_items, read_json, read_predictions
+from drivechain.interop.drivelm.layout import STAGES, Item, check_v11, iter_items, read_json, read_predictions
 
 
 @dataclass
@@ -32,7 +33,18 @@ class Routed:
     stage_acc: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     total: int = 0
     kept: int = 0
+    derived_tags: int = 0
     problems: list[dict[str, str]] = field(default_factory=list)
+
+
+DEFAULT_TAGS = {"choice": [0], "boolean": [0], "objects": [3], "ranking": [3], "text": [2], "number": [1]}
+
+
+def derived_tags(question: str, answer: str) -> list[int]:
+    """Tags for an item without any: choice/boolean 0 (accuracy), objects/ranking 3 (match), text 2 (language)."""
+    from drivechain.interop.drivelm.answers import type_answer
+
+    return DEFAULT_TAGS[type_answer(question, answer)[0].type]
 
 
 def _tags(raw: Any) -> list[int]:
@@ -45,10 +57,15 @@ def _tags(raw: Any) -> list[int]:
 
 def route(gt: dict[str, Any], preds: dict[str, Any]) -> Routed:
     """Apply the graph filter and sort every kept item into its metrics (evaluation.py's main loop)."""
+    return route_items(iter_items(gt), preds)
+
+
+def route_items(items: Iterable[Item], preds: dict[str, Any]) -> Routed:
+    """``route`` over items in DriveLM's order (key frame by key frame, running index)."""
     out = Routed()
     graph: list[tuple[float, float]] = []
     last_frame: tuple[str, str] | None = None
-    for item in iter_items(gt):
+    for item in items:
         out.total += 1
         iid = item.item_id
         notes: list[str] = []
@@ -63,9 +80,11 @@ def route(gt: dict[str, Any], preds: dict[str, Any]) -> Routed:
                 predict = "" if predict is None else str(predict)
         answer = item.qa["A"] if isinstance(item.qa["A"], str) else str(item.qa["A"])
         question = item.qa["Q"]
-        tags = _tags(item.qa.get("tag"))
-        if "tag" not in item.qa:
-            notes.append("ground-truth item has no 'tag'; not scored")
+        if "tag" in item.qa:
+            tags = _tags(item.qa.get("tag"))
+        else:  # a training file: route by the answer's type, as the eval block does (DriveLM would crash)
+            tags = derived_tags(question, answer)
+            out.derived_tags += 1
         first = (item.scene, item.frame) != last_frame
         last_frame = (item.scene, item.frame)
         if first:
@@ -110,18 +129,27 @@ def score_files(pred_path: Path, gt_path: Path, judge: Any, tokenizer: str = "au
     used = pick_tokenizer(tokenizer)  # type: ignore[arg-type]
     routed = route(gt, preds)
     gpt_res, match_res = asyncio.run(_judge_all(judge, routed))
-    chatgpt = metrics.mean([s for s in gpt_res.scores if s is not None])
+    out = figures(routed, gpt_res.scores, match_res.scores, used)
+    out["judge"] = judge.name
+    out["judge_failures"] = {"gpt": gpt_res.failures, "match": match_res.failures}
+    out["unused_predictions"] = len(set(preds) - {i.item_id for i in iter_items(gt)})
+    return out
+
+
+def figures(routed: Routed, gpt: list[float | None], match_gpt_scores: list[float | None],
+            tokenizer: str) -> dict[str, Any]:
+    """Every figure evaluation.py prints (None where no item or no judge score), and the breakdown."""
+    chatgpt = metrics.mean([v for v in gpt if v is not None])
     f1s = [metrics.match_result(a, g)[1] * 100 for a, g in routed.match]
     f1_mean = metrics.mean(f1s)
-    match_gpt = metrics.mean([s for s in match_res.scores if s is not None])
+    match_gpt = metrics.mean([v for v in match_gpt_scores if v is not None])
     match = None if f1_mean is None or match_gpt is None else (f1_mean + match_gpt) / 2.0
     acc = metrics.accuracy(routed.accuracy)
-    lang = corpus_scores([p for p, _ in routed.language], [g for _, g in routed.language], used)
+    lang = corpus_scores([p for p, _ in routed.language], [g for _, g in routed.language], tokenizer)
     language = metrics.language_aggregate(lang) if lang else None
     parts = {"chatgpt": chatgpt, "language": language, "match": match, "accuracy": acc}
     missing = [k for k, v in parts.items() if v is None]
     final = None if missing else metrics.final_score(chatgpt, language, match, acc)  # type: ignore[arg-type]
-    extra_preds = sorted(set(preds) - {i.item_id for i in iter_items(gt)})
     return {
         "final_score": final,
         "components": None if missing else [chatgpt / 100.0, language, match / 100.0, acc],  # type: ignore[operator]
@@ -131,11 +159,10 @@ def score_files(pred_path: Path, gt_path: Path, judge: Any, tokenizer: str = "au
         "match": match,
         "match_f1": f1_mean,
         "match_gpt": match_gpt,
-        "language": {k: (lang or {}).get(k) for k in KEYS} if lang else None,
+        "language": {k: lang[k] for k in KEYS} if lang else None,
         "language_score": language,
-        "tokenizer": used,
-        "language_official": used == "ptb",
-        "judge": judge.name,
+        "tokenizer": tokenizer,
+        "language_official": tokenizer == "ptb",
         "items": {
             "total": routed.total,
             "scored": routed.kept,
@@ -144,11 +171,10 @@ def score_files(pred_path: Path, gt_path: Path, judge: Any, tokenizer: str = "au
             "gpt": len(routed.gpt),
             "language": len(routed.language),
             "match": len(routed.match),
+            "tags_derived": routed.derived_tags,
         },
         "by_stage_accuracy": {s: {"accuracy": metrics.mean(routed.stage_acc[s]), "n": len(routed.stage_acc[s])}
                               for s in STAGES if routed.stage_acc.get(s)},
         "missing_components": missing,
         "problems": routed.problems,
-        "judge_failures": {"gpt": gpt_res.failures, "match": match_res.failures},
-        "unused_predictions": len(extra_preds),
     }
