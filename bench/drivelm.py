@@ -2,13 +2,15 @@
 
     .venv/bin/python bench/drivelm.py [--shared ../shared/data] [--drivelm-repo PATH] [--items 10000] [--only ...]
 
-Parts (``--only figures,roundtrip,cameras,speed``; all by default):
+Parts (``--only figures,roundtrip,cameras,loaders,speed``; all by default):
 - figures: ``drivechain score drivelm`` on the challenge's ``output.json`` vs ``test_eval.json``
   (judge held at 50, PTB tokenizer) against every figure of that folder's NOTICE.md, to 1e-6;
 - roundtrip: the DriveLM-nuScenes sample imports (every QA and image accounted for), exports back
   to the identical JSON, and re-imports to the identical frames;
 - cameras: the sample's real images through the multi-camera prompt path: image parts, camera
   names, order, and sizes as the OpenAI adapter encodes them;
+- loaders: a small highway-env dataset exported to DriveLM's layout and read by DriveLM's own
+  ``evaluation.py`` (same figures as drivechain's) and ``convert2llama.py`` (needs ``--drivelm-repo``);
 - speed: drivechain's scorer beside DriveLM's unmodified ``challenge/evaluation.py`` on the sample
   and on N synthetic items, the same inputs in the same run, and whether both give the same figures.
   DriveLM's script needs ``language_evaluation`` (not on PyPI) and an OpenAI key: it runs here with
@@ -336,6 +338,39 @@ def run_ours(pred: Path, gt: Path) -> tuple[float, float, dict]:
     return inproc, cli, r
 
 
+def part_loaders(repo: Path | None, work: Path) -> None:
+    """A highway-env dataset exported to DriveLM's layout, read by DriveLM's own scripts (and scored alike)."""
+    from drivechain.dataset import load_dataset
+    from drivechain.generate import GenerateConfig, generate
+    from drivechain.interop.drivelm.exporter import export_drivelm
+
+    print("loaders: a highway-env dataset exported, then read by DriveLM's evaluation.py and convert2llama.py")
+    script = drivelm_script(repo, work)
+    if script is None:
+        print("  no --drivelm-repo: skipped")
+        return
+    cfg = GenerateConfig(scenarios=["highway", "intersection"], episodes=1, steps_per_episode=2, seed=3,
+                         image_size=(320, 160))
+    generate(cfg, work / "hw", workers=1)
+    export_drivelm(load_dataset(work / "hw"), work / "hw" / "drivelm.json", work / "hw" / "flat.json")
+    wall, theirs = run_drivelm(script, work / "hw" / "flat.json", work / "hw" / "drivelm.json")
+    ours = score_files(work / "hw" / "flat.json", work / "hw" / "drivelm.json", ConstantJudge(50), "ptb")
+    diff = compare(ours, theirs)
+    check(f"DriveLM's evaluation.py reads the export ({ours['items']['total']} items, accuracy {theirs['accuracy']}, "
+          f"final {theirs['final']!r}) and agrees with drivechain", diff <= TOL, f"max |diff| {diff:.1e}")
+    text = subprocess.run(["git", f"--git-dir={repo}", "show", "HEAD:challenge/convert2llama.py"],
+                          capture_output=True, text=True).stdout if not (repo / "challenge").is_dir() else \
+        (repo / "challenge" / "convert2llama.py").read_text(encoding="utf-8")
+    folder = work / "hw" / "llama"
+    folder.mkdir()
+    (folder / "convert2llama.py").write_text(text, encoding="utf-8")
+    shutil.copy(work / "hw" / "drivelm.json", folder / "test_eval.json")
+    r = subprocess.run([sys.executable, "convert2llama.py"], cwd=folder, capture_output=True, text=True)
+    out = json.loads((folder / "test_llama.json").read_text()) if r.returncode == 0 else []
+    check(f"DriveLM's convert2llama.py reads the export ({len(out)} conversations)",
+          r.returncode == 0 and len(out) == ours["items"]["total"], r.stderr.strip()[-200:])
+
+
 def compare(ours: dict, theirs: dict) -> float:
     """Largest |difference| between the figures both print."""
     pairs = [(ours["accuracy"], theirs.get("accuracy")), (ours["chatgpt"], theirs.get("chatgpt")),
@@ -377,7 +412,7 @@ def main() -> int:
     ap.add_argument("--drivelm-repo", type=Path, default=os.environ.get("DRIVELM_REPO"),
                     help="a DriveLM checkout (or bare git dir) whose challenge/evaluation.py is timed beside drivechain")
     ap.add_argument("--items", type=int, default=10_000, help="synthetic items for the speed part")
-    ap.add_argument("--only", default="figures,roundtrip,cameras,speed", help="comma list of parts")
+    ap.add_argument("--only", default="figures,roundtrip,cameras,loaders,speed", help="comma list of parts")
     args = ap.parse_args()
     parts = set(args.only.split(","))
     shared = args.shared if args.shared.is_dir() else None
@@ -392,6 +427,8 @@ def main() -> int:
             dataset = part_roundtrip(shared, work)
         if dataset is not None and "cameras" in parts:
             part_cameras(dataset, shared)
+        if "loaders" in parts:
+            part_loaders(args.drivelm_repo, work)
         if "speed" in parts:
             part_speed(shared, args.drivelm_repo, args.items, work)
     print("FAILED: " + ", ".join(FAILED) if FAILED else "all checks passed")

@@ -71,10 +71,7 @@ def drivelm_block(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
             picked.setdefault((gt["scene"], gt["frame"], gt["index"]), r)
     if not picked:
         return None
-    frame_order: dict[tuple[str, str], int] = {}
-    for scene, frame, _ in picked:
-        frame_order.setdefault((scene, frame), len(frame_order))
-    keys = sorted(picked, key=lambda k: (frame_order[(k[0], k[1])], k[2]))
+    keys = sorted(picked)  # rows arrive in completion order: a fixed order keeps summary.json reproducible
     items, preds = [], {}
     for key in keys:
         r = picked[key]
