@@ -110,3 +110,14 @@ def test_object_answers_named_by_tag_parse_to_agent_ids(imported):
     parsed = parse_reply(reply, [objects, ranking])
     assert parsed["pred.0"].value == [1] and parsed["plan.0"].value == [1, 2]
     assert grade(objects, parsed["pred.0"]).score == 1.0 and grade(ranking, parsed["plan.0"]).score == 1.0
+
+
+def test_eval_refuses_an_unknown_camera_in_one_line(imported, tmp_path):
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "drivechain.cli", "eval", "--data", str(imported.root), "--model", "oracle",
+                        "--cameras", "CAM_TOP", "--out", str(tmp_path / "run"), "--no-progress"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "CAM_TOP" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
