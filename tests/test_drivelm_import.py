@@ -134,3 +134,30 @@ def test_cli_import_export_and_bad_input(sample, tmp_path):
     wrong.write_text("[1, 2]")
     r = cli("import", "drivelm", str(wrong), "--out", str(tmp_path / "d5"))
     assert r.returncode == 2 and "v1.1 layout" in r.stderr
+
+
+def test_export_uses_the_sources_own_tags(tmp_path):
+    from drivechain.dataset import building_folder, images_sha256, write_frames, write_manifest
+    from drivechain.schema import QA, Agent, ChainGraph, Frame, FrameRecord, Manifest, ObjectsAnswer
+
+    tag = "<c4,CAM_BACK,300.0,200.0>"
+    agents = [Agent(id=4, category="car", x_m=-10.0, y_m=0.0, heading_rad=0.0, speed_mps=3.0,
+                    boxes={"CAM_FRONT_LEFT": [0.0, 0.0, 10.0, 10.0], "CAM_BACK": [280.0, 180.0, 320.0, 220.0]}),
+              Agent(id=5, category="pedestrian", x_m=5.0, y_m=2.0, heading_rad=0.0, speed_mps=0.0,
+                    boxes={"CAM_FRONT": [10.0, 20.0, 30.0, 60.0]})]
+    frame = Frame(frame_id="log/x/0/0", source="log", scenario="x", episode=0, step=0, seed=0, t_s=0.0,
+                  ego=Agent(id=0, x_m=0.0, y_m=0.0, heading_rad=0.0, speed_mps=5.0), agents=agents, actions=[],
+                  meta={"drivelm_tags": {"4": tag}})
+    node = QA(qid="per.near", family="per.near", stage="perception", question=f"Which objects are near {tag}?",
+              answer=ObjectsAnswer(ids=[4, 5]))
+    line = FrameRecord(frame=frame, graph=ChainGraph(nodes=[node])).model_dump_json()
+    with building_folder(tmp_path / "ds") as tmp:
+        digest = write_frames(tmp, [line])
+        write_manifest(tmp, Manifest(name="x", source="log", config={}, seed=0, versions={}, counts={"frames": 1},
+                                     frames_sha256=digest, images_sha256=images_sha256(tmp)))
+    export_drivelm(load_dataset(tmp_path / "ds"), tmp_path / "x.json")
+    fv = json.loads((tmp_path / "x.json").read_text())["log-x-0"]["key_frames"]["0"]
+    assert list(fv["key_object_infos"]) == [tag, "<c5,CAM_FRONT,20.0,40.0>"]
+    assert fv["key_object_infos"][tag]["2d_bbox"] == [280.0, 180.0, 320.0, 220.0]  # the tag's own camera
+    item = fv["QA"]["perception"][0]
+    assert item["A"] == f"{tag}, <c5,CAM_FRONT,20.0,40.0>." and item["tag"] == [3]

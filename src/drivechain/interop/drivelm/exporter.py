@@ -1,9 +1,10 @@
 """A drivechain dataset -> DriveLM's v1.1 layout and the challenge's flat ``{id, question, answer}`` list.
 
 Frames imported from DriveLM are written back from what the import kept (``meta["drivelm"]``):
-the file comes back as it was. Other frames (highway-env, nuScenes sources) are rendered:
-scene = ``{source}-{scenario}-{episode}``, key frame = the step; agents with a pixel box become
-``key_object_infos`` under a tag ``<cID,CAMERA,cx,cy>``; answers in DriveLM's style (a choice as
+the file comes back as it was. Other frames (highway-env, nuScenes, Bench2Drive sources) are
+rendered: scene = ``{source}-{scenario}-{episode}``, key frame = the step; agents with a pixel box
+become ``key_object_infos`` under the source's own tag (``frame.meta["drivelm_tags"]``) or else a
+tag ``<cID,CAMERA,cx,cy>`` at the box centre in the first camera that sees them; answers in DriveLM's style (a choice as
 its letter with the options appended to the question, "Yes."/"No.", objects as tags); ``con_up``
 holds the parents' indices; ``tag`` routes each item in DriveLM's scorer (choice/boolean 0,
 number 1, text 2, objects/ranking 3 when rendered as tags with coordinates, else 1).
@@ -26,17 +27,30 @@ OPTIONS_LEAD = " Please select the correct answer from the following options: "
 
 
 def _agent_tags(record: FrameRecord) -> dict[int, tuple[str, dict[str, Any]]]:
-    """Agent id -> (tag, key_object_info) for agents with a pixel box (first camera that sees them)."""
+    """Agent id -> (tag, key_object_info): the source's own tag (``frame.meta["drivelm_tags"]``) when it
+    wrote one, else one at the box centre in the first camera that sees the agent."""
+    from drivechain.interop.drivelm.tags import parse_tags
+
+    own = record.frame.meta.get("drivelm_tags")
+    own = own if isinstance(own, dict) else {}
     out: dict[int, tuple[str, dict[str, Any]]] = {}
     for a in record.frame.agents:
-        if not a.boxes:
+        tag = own.get(str(a.id))
+        parsed = parse_tags(tag) if isinstance(tag, str) else []
+        if parsed and parsed[0].camera in a.boxes:
+            box = a.boxes[parsed[0].camera]
+        elif a.boxes:
+            cam, box = next(iter(a.boxes.items()))
+            cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+            tag = tag if parsed else format_tag(a.id, cam, cx, cy)
+        elif parsed:
+            box = []
+        else:
             continue
-        cam, box = next(iter(a.boxes.items()))
-        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
         status = "Moving" if a.speed_mps > 0.5 else "Stationary"
-        out[a.id] = (format_tag(a.id, cam, cx, cy),
-                     {"Category": a.category.capitalize(), "Status": status,
-                      "Visual_description": f"{a.category.capitalize()} {a.id}.", "2d_bbox": [float(v) for v in box]})
+        out[a.id] = (str(tag), {"Category": a.category.capitalize(), "Status": status,
+                                "Visual_description": f"{a.category.capitalize()} {a.id}.",
+                                "2d_bbox": [float(v) for v in box]})
     return out
 
 
