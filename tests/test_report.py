@@ -256,15 +256,19 @@ def test_incomplete_run_is_greyed_unranked_and_different_datasets_warn(runs: Pat
     run = tmp_path / "cut"
     shutil.copytree(runs / "evil", run)
     summary = json.loads((run / "summary.json").read_text())
-    summary.update(complete=False, incomplete_reason="stopped after 3 of 12 frames <b>", dataset_hash="feedface" * 8)
+    summary.update(complete=False, incomplete_reason="stopped after 3 of 12 frames <b>", dataset_hash="feedface" * 8,
+                   drivelm={"final_score": 0.4})  # a block added by another command
     (run / "summary.json").write_text(json.dumps(summary))
-    main(["report", str(runs / "sloppy"), str(run), "--out", str(tmp_path / "site")])
+    (tmp_path / "mystery").mkdir()  # a run kind the report does not know: listed, escaped
+    (tmp_path / "mystery" / "summary.json").write_text(json.dumps({"probe": {"<i>accuracy": 0.5}}))
+    main(["report", str(runs / "sloppy"), str(run), str(tmp_path / "mystery"), "--out", str(tmp_path / "site")])
     html = (tmp_path / "site" / "index.html").read_text(encoding="utf-8")
     rows = re.findall(r'<tr class="(incomplete)?"[^>]*>\s*<td class="num" data-v="([^"]*)">', html)
     assert ("incomplete", "") in rows and ("", "1") in rows  # greyed and unranked; the other is first
     assert "incomplete: stopped after 3 of 12 frames &lt;b&gt;" in html
     assert "evaluate different datasets" in html
     assert "Comparisons need two or more evaluation runs on the same dataset" in html
+    assert "drivelm.final_score" in html and "probe.&lt;i&gt;accuracy" in html and "<i>" not in html
 
 
 def test_paired_difference_is_confident_only_when_the_frames_say_so():

@@ -47,6 +47,34 @@ def _heat(value: Any, signed: bool = False) -> str:
     return f"h{max(0, min(10, round(value * 10)))}"
 
 
+KNOWN_EVAL_KEYS = {"model", "overall", "stages", "ci95", "transitions", "transitions_no_image", "free_running",
+                   "propagation", "cot", "language", "families", "unsafe", "answers", "requests", "failures",
+                   "failed_answers", "unparsed", "tokens", "cost_usd", "latency_s", "wall_s", "frames",
+                   "open_weights", "this_run", "protocols"}
+
+
+def flatten(data: Any, prefix: str = "", limit: int = 200) -> list[tuple[str, Any]]:
+    """(dotted key, scalar value) pairs of a nested summary block, at most ``limit``: how the page shows
+    summary fields it has no table for (blocks other commands add later)."""
+    out: list[tuple[str, Any]] = []
+
+    def walk(value: Any, key: str) -> None:
+        if len(out) >= limit:
+            return
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, f"{key}.{k}" if key else str(k))
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            for i, v in enumerate(value[:20]):
+                walk(v, f"{key}[{i}]")
+        else:
+            out.append((key, value if isinstance(value, (int, float, str, bool)) or value is None else
+                        ", ".join(map(str, value)) if isinstance(value, list) else str(value)))
+
+    walk(data, prefix)
+    return out
+
+
 def _labels(runs: list[Run]) -> dict[str, str]:
     """A display name per eval run: the model, with the folder name when one model has several runs."""
     models = [r.model for r in runs]
@@ -106,7 +134,8 @@ def build_report(run_dirs: list[Path], out: Path, frames: int | None = None, sin
     board = leaderboard(runs, scored)
     with tempfile.TemporaryDirectory() as tmp:
         chart_dir = Path(tmp) if single_file else out / "charts"
-        per_model = [{"model": labels[str(run.path)], "summary": run.summary}
+        per_model = [{"model": labels[str(run.path)], "summary": run.summary,
+                      "other": flatten({k: v for k, v in run.summary.items() if k not in KNOWN_EVAL_KEYS})}
                      for run in sorted(evals, key=lambda r: -(r.summary.get("overall") or 0.0))]
         points = _cost_points(board)
         scatter = charts.cost_scatter(points, chart_dir / "cost_score.png") if points else None
@@ -126,7 +155,8 @@ def build_report(run_dirs: list[Path], out: Path, frames: int | None = None, sin
         html = env.get_template("index.html.j2").render(
             head=head, board=board, per_model=per_model, cost=cost, compare=compare, browser=browser,
             closedloop=closedloop, process=process, blobs=site.blobs,
-            runs=[{"path": str(r.path), "kind": r.kind, "model": r.model} for r in runs],
+            runs=[{"path": str(r.path), "kind": r.kind, "model": r.model,
+                   "other": flatten(r.summary) if r.kind == "other" else []} for r in runs],
         )
     write_atomic(out / "index.html", html)
     return out / "index.html"

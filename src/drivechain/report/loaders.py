@@ -9,7 +9,7 @@ from typing import Any, Iterator
 
 from drivechain.errors import DrivechainError
 
-RUN_KINDS = ("eval", "closedloop", "process", "prm_eval")
+RUN_KINDS = ("eval", "closedloop", "process", "prm_eval", "other")
 
 
 @dataclass
@@ -107,8 +107,8 @@ def load_run(path: Path) -> Run:
     if not summary:
         raise DrivechainError(f"{path} has no summary.json; is the run finished? (rerun it to complete)")
     kind = detect_kind(path, summary)
-    if kind is None:
-        raise DrivechainError(f"{path}/summary.json is not from eval, closedloop, process or prm-eval")
+    if kind is None:  # a run kind this report does not know yet: its summary is listed as it is
+        kind = "other"
     return Run(path=path, kind=kind, summary=summary, config=_read_json(path / "config.json"))
 
 
