@@ -63,17 +63,20 @@ def _ability_table(runs: list[Run], episodes: list[list[dict[str, Any]]]) -> lis
 
 
 def _episode_row(e: dict[str, Any]) -> dict[str, Any]:
-    collision = "no"
+    incidents = []
     if e.get("collision"):
-        collision = "yes, at fault" if e.get("at_fault_collision") else "yes, not at fault"
+        incidents.append("collision, at fault" if e.get("at_fault_collision") else "collision, not at fault")
+    if e.get("off_road"):
+        incidents.append("off road")
+    if e.get("timeout"):
+        incidents.append("timeout")
     penalties = e.get("penalties") or []
     return {
         "Scenario": e.get("scenario"), "Episode": e.get("episode"),
         "Driving score (0-1)": e.get("driving_score"), "Route completion (0-1)": e.get("route_completion"),
-        "Success": "yes" if e.get("success") else "no", "Collision": collision,
-        "Off road": "yes" if e.get("off_road") else "no",
+        "Success": "yes" if e.get("success") else "no", "Incidents": ", ".join(incidents) or "none",
         "Decisions": e.get("decisions", e.get("steps")),
-        "Agreement with teacher (0-1)": e.get("teacher_agreement"),
+        "Agrees with teacher (0-1)": e.get("teacher_agreement"),
         "Unsafe actions (0-1)": e.get("unsafe_action_rate"),
         "Mean speed [m/s]": e.get("mean_speed_mps"),
         "Penalties": ", ".join(_penalty(p) for p in penalties) if isinstance(penalties, list) else str(penalties),
@@ -141,6 +144,9 @@ def closedloop_section(runs: list[Run], image: Callable[[Path], str | None],
             rows.append({"cols": _episode_row(e), "replay": name if steps else None, "gif": gif_src})
         per_run.append({"model": run.model, "summary": run.summary, "episodes": rows,
                         "complete": run.complete, "reason": run.incomplete_reason})
+    rows = [e["cols"] for r in per_run for e in r["episodes"]]
+    # a column with nothing to say in any episode (no penalties, no failed request) is left out
+    cols = [k for k in (rows[0] if rows else {}) if any(r.get(k) not in (None, "", 0) for r in rows)
+            or k in ("Scenario", "Episode", "Driving score (0-1)")]
     return {"models": [r.model for r in cl], "scenarios": _scenario_table(cl, episodes),
-            "abilities": _ability_table(cl, episodes), "runs": per_run,
-            "episode_cols": list(per_run[0]["episodes"][0]["cols"]) if per_run and per_run[0]["episodes"] else []}
+            "abilities": _ability_table(cl, episodes), "runs": per_run, "episode_cols": cols}
