@@ -74,6 +74,17 @@ def test_a_damaged_anno_file_is_named(tmp_path, root):
         list(src.frames("S/R"))
 
 
+def test_a_missing_camera_image_or_folder_is_named(tmp_path, root):
+    route = tmp_path / "S" / "R"
+    shutil.copytree(root / PED, route)
+    (route / "camera" / "rgb_front" / "00005.jpg").unlink()
+    with pytest.raises(DatasetError, match="camera/rgb_front/00005.jpg is missing"):
+        list(Bench2DriveSource(tmp_path, stride=5).frames("S/R"))
+    shutil.rmtree(route / "camera" / "rgb_back_left")
+    with pytest.raises(DatasetError, match="camera/rgb_back_left/ is missing"):
+        Bench2DriveSource(tmp_path, cameras="all")
+
+
 def test_left_handed_world_half_extents_and_stable_ids(root):
     got = frames(root, CUT_IN)
     f0 = got[0].frame
