@@ -147,6 +147,8 @@ def build_report(run_dirs: list[Path], out: Path, frames: int | None = None, sin
         browser = _browser(evals, scored, labels, site)
         closedloop = closedloop_section(runs, site.image, site.put)
         head = site.head()
+        inline = {"@@DC_JS@@": head["js"], "@@DC_CSS@@": head["css"]}
+        head = {**head, "js": "@@DC_JS@@", "css": "@@DC_CSS@@"}  # put in after the text pass below
         env = Environment(loader=PackageLoader("drivechain.report", "templates"),
                           autoescape=select_autoescape(["html", "j2"]), trim_blocks=True, lstrip_blocks=True)
         env.filters["fmt"] = _fmt
@@ -158,5 +160,13 @@ def build_report(run_dirs: list[Path], out: Path, frames: int | None = None, sin
             runs=[{"path": str(r.path), "kind": r.kind, "model": r.model,
                    "other": flatten(r.summary) if r.kind == "other" else []} for r in runs],
         )
+    # "(0-1)" must not break at its hyphen in narrow headers: a non-breaking hyphen reads the same
+    html = html.replace("(0-1)", "(0\u20111)")
+    # the inline style and app script exactly as hashed in the CSP: the style is the first mark (in
+    # <head>, before any data), the script the last (after every data block)
+    if head["single"]:
+        html = html.replace("@@DC_CSS@@", inline["@@DC_CSS@@"], 1)
+        at = html.rfind("@@DC_JS@@")
+        html = html[:at] + inline["@@DC_JS@@"] + html[at + len("@@DC_JS@@"):]
     write_atomic(out / "index.html", html)
     return out / "index.html"
