@@ -59,12 +59,16 @@ def runs(tiny_dataset: Path, tmp_path_factory) -> Path:
                   "--no-progress", "--out", str(base / name)])
     main(["closedloop", "--model", "oracle", "--scenarios", "highway", "--episodes", "1", "--max-steps", "3",
           "--seed", "1", "--workers", "1", "--out", str(base / "loop")])
+    main(["process", "--data", str(tiny_dataset), "--generator", "perturb", "--n", "4", "--limit", "6",
+          "--out", str(base / "process")])
+    main(["prm-eval", "--rater", "plausibility", "--data", str(base / "process"), "--out", str(base / "prm")])
     return base
 
 
 @pytest.fixture(scope="module")
 def report_dir(runs: Path) -> Path:
-    main(["report", str(runs / "sloppy"), str(runs / "evil"), str(runs / "loop"), "--out", str(runs / "site")])
+    main(["report", str(runs / "sloppy"), str(runs / "evil"), str(runs / "loop"), str(runs / "process"),
+          str(runs / "prm"), "--out", str(runs / "site")])
     return runs / "site"
 
 
@@ -211,6 +215,11 @@ def test_leaderboard_sorts_and_the_filter_matches_scores_jsonl(report_dir: Path,
                     page.locator("#replay-view input[type=range]").evaluate(
                         "s => { s.value = '1'; s.dispatchEvent(new Event('input')); }")
                     assert page.inner_text("#replay-view .caption").startswith("Step 1")
+                if section == "process":  # best-of-N accuracies with intervals rebuilt over frames
+                    cells = page.locator("section#process table.bon td.num").all_inner_texts()
+                    full = [c for c in cells if re.fullmatch(r"\d\.\d{3}\s*\[\d\.\d\d, \d\.\d\d\]", c.strip())]
+                    assert cells and len(full) >= len(cells) // 2
+                    assert all(c in full or re.fullmatch(r"\d\.\d{3}|—", c.strip()) for c in cells)
                 page.screenshot(path=str(tmp_path / f"{section}.png"), full_page=True)
             assert page.evaluate("window.__pwned === undefined")
             assert page.locator("img[src='x']").count() == 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-from drivechain.report import charts
+from drivechain.report import charts, stats
 from drivechain.report.loaders import Run
 
 
@@ -44,6 +44,41 @@ def _candidates(run: Run) -> dict[str, list[dict[str, Any]]]:
     return {fid: by_frame[fid] for fid in picked}
 
 
+def best_of_n_intervals(run: Run) -> dict[str, dict[str, list[float]]]:
+    """Bootstrap 95 % intervals of the best-of-N curves over frames, rebuilt from the rater's stored
+    scores (step_scores.jsonl) and the process folder's chains; {} when either is missing."""
+    from drivechain.errors import DrivechainError
+    from drivechain.process.prm_eval import ScoredChain, best_of_n, load_process_dir
+    from drivechain.process.ratings import final_correct
+
+    stored = {(str(r.get("frame_id")), r.get("chain_id")): r for r in run.jsonl("step_scores.jsonl")}
+    data = run.summary.get("data")
+    if not stored or not data:
+        return {}
+    try:
+        problems, _, chains = load_process_dir(Path(str(data)))
+    except (DrivechainError, OSError, ValueError):
+        return {}
+    frames: dict[str, list[ScoredChain]] = {}
+    for c in chains:
+        row, fq = stored.get((c.frame_id, c.chain_id)), problems[c.frame_id].final_qid
+        if row is None or fq is None:
+            continue
+        frames.setdefault(c.frame_id, []).append(ScoredChain(
+            step_scores=list(row.get("scores") or []), outcome=row.get("outcome"),
+            final_answer=next((st.answers[fq] for st in c.steps if fq in st.answers), ""),
+            final_correct=final_correct(c.steps, fq), fully_correct=c.first_error < 0))
+    per_frame = [best_of_n([group]) for group in frames.values()]  # each frame's own hit rates
+    out: dict[str, dict[str, list[float]]] = {}
+    for method in (per_frame[0] if per_frame else {}):
+        for n in per_frame[0][method]:
+            values = [f[method][n] for f in per_frame if f[method].get(n) is not None]
+            ci = stats.bootstrap_mean_ci(values)
+            if ci:
+                out.setdefault(method, {})[n] = ci
+    return out
+
+
 def process_section(runs: list[Run], chart_dir: Path, image: Callable[[Path], str | None]) -> list[dict[str, Any]]:
     """One entry per process or prm-eval run, in the order given."""
     sections: list[dict[str, Any]] = []
@@ -57,7 +92,7 @@ def process_section(runs: list[Run], chart_dir: Path, image: Callable[[Path], st
             sec: dict[str, Any] = {"kind": "prm_eval", "name": run.path.name, "summary": s,
                                    "complete": run.complete, "reason": run.incomplete_reason}
             curves = s.get("best_of_n") or {}
-            cis = s.get("best_of_n_ci") if isinstance(s.get("best_of_n_ci"), dict) else {}
+            cis = s.get("best_of_n_ci") if isinstance(s.get("best_of_n_ci"), dict) else best_of_n_intervals(run)
             if curves and all(isinstance(v, dict) for v in curves.values()):
                 name = charts.best_of_n_chart(curves, chart_dir / f"best_of_n_{j:02d}.png", cis)
                 sec["chart"] = image(chart_dir / name)
