@@ -20,6 +20,7 @@ app = typer.Typer(
 # Each module defines ``register(app)``; imports stay light so start-up stays fast.
 COMMANDS = ("generate", "eval", "closedloop", "process", "prm_eval", "report", "demo",
             "import_drivelm", "export_drivelm", "score_drivelm", "probe")
+COMMANDS += ("prm_train", "prm_loop", "review")  # reward models: train, active mining, label review
 
 for _name in COMMANDS:
     try:

@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
         n: int = typer.Option(8, "--n", help="Candidates per frame and step."),
         chains: int = typer.Option(16, "--chains", help="Whole chains per frame, for best-of-N (0: none)."),
         temperature: float = typer.Option(0.7, "--temperature", help="Sampling temperature of a model generator."),
-        rater: str = typer.Option("plausibility", "--rater", help="'plausibility' (built in), 'oracle' or a model spec."),
+        rater: str = typer.Option("plausibility", "--rater", help="'plausibility' (built in), 'oracle', 'model:MODEL_DIR' or a model spec."),
         top_k: int = typer.Option(2, "--top-k", help="Hard negatives kept per frame and step."),
         seed: int = typer.Option(0, "--seed", help="Seed of perturbations and sampling."),
         limit: int | None = typer.Option(None, "--limit", help="Use only the first K frames."),
@@ -28,6 +28,7 @@ def register(app: typer.Typer) -> None:
         concurrency: int = typer.Option(16, "--concurrency", help="Model requests in flight."),
         p_correct: float = typer.Option(0.7, "--p-correct", help="perturb chains: chance a step gets no fresh mistake."),
         propagate: float = typer.Option(0.8, "--propagate", help="perturb chains: chance a step carries an upstream mistake (0: independent steps)."),
+        corrections: Path | None = typer.Option(None, "--corrections", help="Human verdicts on labels (default: DATA/corrections.jsonl)."),
         out: Path = typer.Option(..., "--out", help="Output folder (created)."),
     ) -> None:
         """Rate candidate steps (-1/0/+1) on the teacher's prefix, keep hard negatives, export PRM800K/ProcessBench/TRL."""
@@ -38,7 +39,8 @@ def register(app: typer.Typer) -> None:
             check_model_server(spec, base_url)
         cfg = ProcessConfig(generator=generator, n=n, chains=chains, temperature=temperature, rater=rater,
                             top_k=top_k, seed=seed, limit=limit, base_url=base_url, concurrency=concurrency,
-                            p_correct=p_correct, propagate=propagate)
+                            p_correct=p_correct, propagate=propagate,
+                            corrections=str(corrections) if corrections else None)
         s = run_process(data, out, cfg)
         hn = s["hard_negatives"]
         typer.echo(

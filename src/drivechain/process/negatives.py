@@ -257,13 +257,19 @@ class ModelRater:
         return await self._score(self._request(problem, shown, "Is this final answer correct?"))
 
 
-def make_rater(spec: str | None, asker_factory: Any = None, *, image_root: str = "", base_url: str | None = None) -> Any:
-    """``plausibility`` (default), ``oracle``, or a model spec (needs ``asker_factory(model)``)."""
+def make_rater(spec: str | None, asker_factory: Any = None, *, image_root: str = "", base_url: str | None = None,
+               data: Any = None) -> Any:
+    """``plausibility`` (default), ``oracle``, ``model:MODEL_DIR`` (a trained reward model; embeddings
+    cached under ``data``) or a model spec (needs ``asker_factory(model)``)."""
     spec = (spec or "plausibility").strip()
     if spec == "plausibility":
         return PlausibilityRater()
     if spec == "oracle":
         return OracleRater()
+    if spec.startswith("model:"):
+        from drivechain.process.reward_model import load_trained_rater
+
+        return load_trained_rater(spec, data)
     from drivechain.models.registry import load_model
 
     model = load_model(spec, base_url=base_url)

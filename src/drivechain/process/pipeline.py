@@ -39,6 +39,7 @@ class ProcessConfig:
     concurrency: int = 16
     p_correct: float = 0.7
     propagate: float = 0.8
+    corrections: str | None = None  # corrections.jsonl (default: the dataset's own)
 
 
 @dataclass
@@ -146,6 +147,12 @@ async def run_process_async(data: Path, out: Path, cfg: ProcessConfig) -> dict[s
         records = records[: cfg.limit]
     if not records:
         raise ConfigError(f"process: dataset {data} has no frames")
+    from drivechain.process.corrections import apply_corrections, default_path, file_sha256, load_corrections
+
+    corr_path = Path(cfg.corrections) if cfg.corrections else default_path(Path(ds.root))
+    if cfg.corrections and not corr_path.is_file():
+        raise ConfigError(f"process: --corrections {corr_path} does not exist")
+    corr_stats = apply_corrections(records, load_corrections(corr_path))
     store = None
 
     def asker_for(model: Any) -> Any:
@@ -171,6 +178,8 @@ async def run_process_async(data: Path, out: Path, cfg: ProcessConfig) -> dict[s
     try:
         results = list(await asyncio.gather(*(_frame(r, gen, rater, cfg) for r in records)))
     finally:
+        if hasattr(rater, "save_cache"):
+            rater.save_cache()
         for obj in (gen, rater):
             model = getattr(getattr(obj, "asker", None), "model", None)
             if model is not None:
@@ -188,7 +197,9 @@ async def run_process_async(data: Path, out: Path, cfg: ProcessConfig) -> dict[s
     write_jsonl(out / "chains.jsonl", [chain_row(ch, r.problem) for r in results for ch in r.chains])
     write_jsonl(out / "problems.jsonl", [p.model_dump() for p in problems.values()])
     summary = _summary(results, cfg, gen, rater, files)
-    config = {"data": str(data), **{k: v for k, v in vars(cfg).items() if k != "base_url"}}
+    summary["corrections"] = corr_stats
+    config = {"data": str(data), **{k: v for k, v in vars(cfg).items() if k != "base_url"},
+              "corrections": {"path": str(corr_path.resolve()), "sha256": file_sha256(corr_path)}}
     write_text_atomic(out / "config.json", json.dumps(config, sort_keys=True, indent=2) + "\n")
     write_text_atomic(out / "summary.json", json.dumps(summary, sort_keys=True, indent=2) + "\n")
     return summary

@@ -27,7 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from drivechain.errors import DatasetError
+from drivechain.errors import ConfigError, DatasetError
 from drivechain.process.candidates import Candidate, Chain
 from drivechain.process.negatives import Problem, score_steps
 
@@ -85,27 +85,28 @@ def select(group: list[ScoredChain], how: str) -> int:
     return scores.index(max(scores))
 
 
+def _group_hits(chains: list[ScoredChain], n: int, key: str) -> float:
+    """Share of a frame's disjoint groups of N chains whose selection (or ceiling) is correct."""
+    groups = [chains[g * n:(g + 1) * n] for g in range(len(chains) // n)]
+    if key == "pass":
+        hits = [any(c.final_correct for c in grp) for grp in groups]
+    elif key == "fully_correct":
+        hits = [any(c.fully_correct for c in grp) for grp in groups]
+    else:
+        hits = [grp[select(grp, key)].final_correct for grp in groups]
+    return sum(hits) / len(hits)
+
+
+def per_frame_best_of_n(frames: list[list[ScoredChain]], ns: tuple[int, ...] = NS) -> dict[str, dict[str, list[float]]]:
+    """Selector -> N -> accuracy of each frame with at least N chains (the values ``best_of_n`` averages)."""
+    keys = (*SELECTORS, "pass", "fully_correct")
+    return {k: {str(n): [_group_hits(f, n, k) for f in frames if len(f) >= n] for n in ns} for k in keys}
+
+
 def best_of_n(frames: list[list[ScoredChain]], ns: tuple[int, ...] = NS) -> dict[str, dict[str, float | None]]:
     """Selector -> N -> accuracy (plus ``pass`` and ``fully_correct`` ceilings); None when no frame has N chains."""
-    out: dict[str, dict[str, float | None]] = {k: {} for k in (*SELECTORS, "pass", "fully_correct")}
-    for n in ns:
-        usable = [f for f in frames if len(f) >= n]
-        for key in out:
-            if not usable:
-                out[key][str(n)] = None
-                continue
-            per_frame = []
-            for chains in usable:
-                groups = [chains[g * n:(g + 1) * n] for g in range(len(chains) // n)]
-                if key == "pass":
-                    hits = [any(c.final_correct for c in grp) for grp in groups]
-                elif key == "fully_correct":
-                    hits = [any(c.fully_correct for c in grp) for grp in groups]
-                else:
-                    hits = [grp[select(grp, key)].final_correct for grp in groups]
-                per_frame.append(sum(hits) / len(hits))
-            out[key][str(n)] = round(sum(per_frame) / len(per_frame), 6)
-    return out
+    per = per_frame_best_of_n(frames, ns)
+    return {k: {n: (round(sum(v) / len(v), 6) if v else None) for n, v in row.items()} for k, row in per.items()}
 
 
 def parse_step_text(text: str) -> dict[str, str]:
@@ -173,39 +174,97 @@ async def score_chains(problems: dict[str, Problem], chains: list[Chain], rater:
     return scored, rows
 
 
-async def evaluate(root: Path, rater: Any, *, threshold: float = THRESHOLD, ns: tuple[int, ...] = NS) -> dict[str, Any]:
-    """First-error F1 on processbench.json and best-of-N on chains.jsonl; the summary dict."""
+async def evaluate(root: Path, rater: Any, *, threshold: float = THRESHOLD, ns: tuple[int, ...] = NS,
+                   frames: set[str] | None = None) -> dict[str, Any]:
+    """First-error F1, step AUROC and best-of-N (with bootstrap intervals over frames); the summary dict.
+
+    ``frames`` restricts everything to those frames (a trained model's held-out split)."""
+    from drivechain.process import prm_metrics as pm
+
     problems, items, chains = load_process_dir(root)
+    if frames is not None:
+        items = [it for it in items if it["frame_id"] in frames]
+        chains = [c for c in chains if c.frame_id in frames]
     pb_scores = await asyncio.gather(*(score_steps(rater, problems[it["frame_id"]], item_steps(it)) for it in items))
     labels = [int(it["label"]) for it in items]
     preds = [predicted_first_error(s, threshold) for s in pb_scores]
     fe = first_error_f1(labels, preds)
+    fe["f1_interval"] = pm.f1_interval([it["frame_id"] for it in items], labels, preds)
+    step_rows = pm.step_auroc_rows(items, pb_scores)
+    auroc = {"auroc": pm.auroc([r[1] for r in step_rows], [r[2] for r in step_rows]),
+             "interval": pm.auroc_interval(step_rows), "steps": len(step_rows),
+             "positives": sum(r[1] for r in step_rows)}
 
     scored, rows = await score_chains(problems, chains, rater)
-    bon = best_of_n(list(scored.values()), ns)
+    per = per_frame_best_of_n(list(scored.values()), ns)
+    bon = {k: {n: (round(sum(v) / len(v), 6) if v else None) for n, v in row.items()} for k, row in per.items()}
+    ci = {k: {n: pm.mean_interval(v) for n, v in row.items()} for k, row in per.items()}
     return {"rater": rater.name, "threshold": threshold, "first_error": fe, "best_of_n": bon,
+            "best_of_n_interval": ci, "best_of_n_curves": pm.curves_block(bon, ci, rater.name),
+            "step_auroc": auroc, "first_error_confusion": pm.first_error_confusion(labels, preds),
             "items": len(items), "frames": len(scored), "chains": len(rows), "rater_failures": rater.failures,
             "step_scores": rows}
 
 
 def table(summary: dict[str, Any]) -> str:
-    """Best-of-N accuracy as a Markdown table (rows: selectors; columns: N), first-error F1 below."""
+    """Best-of-N accuracy as a Markdown table (rows: selectors; columns: N; 95 % interval in brackets), F1 and AUROC below."""
     bon = summary["best_of_n"]
+    ci = summary.get("best_of_n_interval", {})
     ns = list(next(iter(bon.values())).keys())
     fmt = lambda v: "-" if v is None else f"{100 * v:.1f}"  # noqa: E731
-    lines = ["| selector | " + " | ".join(f"N={n}" for n in ns) + " |", "|---" * (len(ns) + 1) + "|"]
-    for key, row in bon.items():
-        lines.append(f"| {key} | " + " | ".join(fmt(row[n]) for n in ns) + " |")
+
+    def cell(key: str, n: str) -> str:
+        iv = ci.get(key, {}).get(n)
+        return fmt(bon[key][n]) + (f" [{fmt(iv[0])}, {fmt(iv[1])}]" if iv and bon[key][n] is not None else "")
+
+    lines = [f"rater {summary['rater']}, {summary['frames']} frames" + (f" ({summary['frames_scope']})" if summary.get("frames_scope") else ""),
+             "", "| selector | " + " | ".join(f"N={n}" for n in ns) + " |", "|---" * (len(ns) + 1) + "|"]
+    for key in bon:
+        lines.append(f"| {key} | " + " | ".join(cell(key, n) for n in ns) + " |")
     fe = summary["first_error"]
-    lines += ["", f"first-error F1 {fmt(fe['f1'])} (acc on erroneous {fmt(fe['acc_error'])} of {fe['n_error']}, "
-                  f"on correct {fmt(fe['acc_correct'])} of {fe['n_correct']}), threshold {summary['threshold']}"]
+    iv = fe.get("f1_interval")
+    lines += ["", f"first-error F1 {fmt(fe['f1'])}" + (f" [{fmt(iv[0])}, {fmt(iv[1])}]" if iv else "")
+              + f" (acc on erroneous {fmt(fe['acc_error'])} of {fe['n_error']}, "
+              f"on correct {fmt(fe['acc_correct'])} of {fe['n_correct']}), threshold {summary['threshold']}"]
+    au = summary.get("step_auroc")
+    if au:
+        iv = au.get("interval")
+        lines.append(f"step AUROC {fmt(au['auroc'])}" + (f" [{fmt(iv[0])}, {fmt(iv[1])}]" if iv else "")
+                     + f" over {au['steps']} steps ({au['positives']} correct)")
+    conf = summary.get("first_error_confusion")
+    if conf:
+        lines += ["", "| true first error \\ predicted | " + " | ".join(conf["labels"]) + " |",
+                  "|---" * (len(conf["labels"]) + 1) + "|"]
+        lines += [f"| {name} | " + " | ".join(str(c) for c in row) + " |" for name, row in zip(conf["labels"], conf["matrix"])]
     return "\n".join(lines) + "\n"
 
 
+def heldout_scope(data: Path, rater_spec: str, holdout: Path | None) -> tuple[set[str] | None, str | None]:
+    """The frames to evaluate on: a trained model's held-out split when it was trained on this data."""
+    from drivechain.process.train import data_hash
+
+    model_dir = holdout
+    if model_dir is None and rater_spec.startswith("model:"):
+        model_dir = Path(rater_spec.split(":", 1)[1])
+    if model_dir is None:
+        return None, None
+    cfg_path = model_dir / "config.json"
+    try:
+        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise ConfigError(f"--holdout {model_dir}: no readable config.json; give a folder made by 'drivechain prm-train'") from None
+    if cfg.get("data_hash") != data_hash(data):
+        if holdout is not None:
+            raise ConfigError(f"--holdout {model_dir} was trained on other data than {data}; its split does not apply")
+        return None, None  # trained elsewhere: every frame of this data is unseen
+    return set(cfg.get("frames", {}).get("heldout", [])), f"held out by {model_dir.name}"
+
+
 def run_prm_eval(data: Path, out: Path, rater_spec: str, *, threshold: float = THRESHOLD, base_url: str | None = None,
-                 concurrency: int = 16) -> dict[str, Any]:
-    """Evaluate a rater on a process folder; writes summary.json, step_scores.jsonl, table.md into ``out``."""
-    from drivechain.errors import ConfigError
+                 concurrency: int = 16, holdout: Path | None = None) -> dict[str, Any]:
+    """Evaluate a rater on a process folder; writes summary.json, step_scores.jsonl, table.md into ``out``.
+
+    A ``model:DIR`` rater trained on this data, or ``holdout=DIR``, restricts it to DIR's held-out frames."""
     from drivechain.process.exports import write_jsonl, write_text_atomic
     from drivechain.process.negatives import make_rater
 
@@ -214,6 +273,7 @@ def run_prm_eval(data: Path, out: Path, rater_spec: str, *, threshold: float = T
     if concurrency < 1:
         raise ConfigError("prm-eval: --concurrency must be >= 1")
     load_process_dir(data)  # fail on a broken folder before creating anything
+    frames, scope = heldout_scope(data, rater_spec.strip(), holdout)
     image_root = ""
     try:
         cfg = json.loads((data / "config.json").read_text(encoding="utf-8"))
@@ -232,12 +292,14 @@ def run_prm_eval(data: Path, out: Path, rater_spec: str, *, threshold: float = T
         holder["model"] = model
         return Asker(model, holder["store"], RunPolicy(concurrency=concurrency))
 
-    rater = make_rater(rater_spec, asker_for, image_root=image_root, base_url=base_url)
+    rater = make_rater(rater_spec, asker_for, image_root=image_root, base_url=base_url, data=data)
 
     async def go() -> dict[str, Any]:
         try:
-            return await evaluate(data, rater, threshold=threshold)
+            return await evaluate(data, rater, threshold=threshold, frames=frames)
         finally:
+            if hasattr(rater, "save_cache"):
+                rater.save_cache()
             if "model" in holder:
                 await holder["model"].aclose()
             if "store" in holder:
@@ -247,6 +309,7 @@ def run_prm_eval(data: Path, out: Path, rater_spec: str, *, threshold: float = T
     out.mkdir(parents=True, exist_ok=True)
     write_jsonl(out / "step_scores.jsonl", summary.pop("step_scores"))
     summary["data"] = str(data)
+    summary["frames_scope"] = scope or "all frames"
     summary["failure_examples"] = getattr(rater, "failure_examples", [])
     write_text_atomic(out / "summary.json", json.dumps(summary, sort_keys=True, indent=2) + "\n")
     write_text_atomic(out / "table.md", table(summary))
