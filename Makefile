@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test,hf]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test,hf,prm]'
 	touch $(STAMP)
 
 venv: $(STAMP)

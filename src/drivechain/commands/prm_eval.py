@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
         config: Path | None = ConfigOption,
         rater: str = typer.Option("plausibility", "--rater", help="'plausibility', 'oracle', 'model:MODEL_DIR' (trained by prm-train) or a model spec."),
         data: Path = typer.Option(..., "--data", help="Folder written by 'drivechain process'."),
-        threshold: float = typer.Option(0.5, "--threshold", help="A step scored below it is the predicted first error."),
+        threshold: float | None = typer.Option(None, "--threshold", help="A step scored below it is the predicted first error (default: a trained model's own, tuned on its dev split; else 0.5)."),
         base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible server for model specs."),
         concurrency: int = typer.Option(16, "--concurrency", help="Model requests in flight."),
         holdout: Path | None = typer.Option(None, "--holdout", help="Evaluate only the frames this prm-train model held out."),

@@ -20,6 +20,7 @@ def register(app: typer.Typer) -> None:
         backbone: str = typer.Option("minilm", "--backbone", help="'minilm' (frozen all-MiniLM-L6-v2) or 'hash' (feature hashing, no model)."),
         neutral: str = typer.Option("pos", "--neutral", help="PRM: a step rated 0 counts as 'pos'itive or 'neg'ative."),
         heldout: float = typer.Option(0.2, "--heldout", help="Share of episodes held out (never trained on)."),
+        split_by: str = typer.Option("episode", "--split-by", help="Split 'episode's (default) or single 'frame's."),
         seed: int = typer.Option(0, "--seed", help="Seed of the split and of training."),
         epochs: int = typer.Option(40, "--epochs", help="Maximum epochs (early stopping on the dev split)."),
         hidden: int = typer.Option(64, "--hidden", help="Hidden units of the head."),
@@ -31,7 +32,7 @@ def register(app: typer.Typer) -> None:
 
         check_out_folder(out, "prm-train", ("weights.npz", "config.json"))
         cfg = TrainConfig(kind=kind, backbone=backbone, neutral=neutral, heldout=heldout, seed=seed, epochs=epochs,
-                          hidden=hidden, shuffle_labels=shuffle_labels)
+                          hidden=hidden, shuffle_labels=shuffle_labels, split_by=split_by)
         c = train_model(data, out, cfg)
         au = c["heldout_auroc"]
         typer.echo(f"{kind} on {backbone}: {c['examples']['train']} training steps, {c['epochs_run']} epochs, "

@@ -123,14 +123,16 @@ def choose(chains: list[Chain], scores: np.ndarray, wrong: list[bool], budget: i
     return sorted(picked)
 
 
-def run_loop(data: Path, out: Path, cfg: LoopConfig) -> dict[str, Any]:
-    """Run the active-learning loop; writes OUT/rounds.jsonl, OUT/summary.json, OUT/heldout/, OUT/models/."""
+def run_loop(data: Path, out: Path, cfg: LoopConfig, cache: Any = None) -> dict[str, Any]:
+    """Run the active-learning loop; writes OUT/rounds.jsonl, OUT/summary.json, OUT/heldout/, OUT/models/.
+
+    ``cache``: an ``EmbeddingCache`` of the backbone to share between runs (one process, both strategies)."""
     from drivechain.dataset import load_dataset
     from drivechain.process.corrections import apply_corrections, default_path, load_corrections
-    from drivechain.process.features import EmbeddingCache, get_encoder
+    from drivechain.process.features import EmbeddingCache, featurize, get_encoder
     from drivechain.process.prm_eval import evaluate
-    from drivechain.process.reward_model import RewardModel, TrainedRater
-    from drivechain.process.train import TrainConfig, examples, split_frames, train_examples, write_model
+    from drivechain.process.reward_model import RewardModel, TrainedRater, head_scores
+    from drivechain.process.train import TrainConfig, examples, split_frames, train_examples, tune_threshold, write_model
 
     _validate(cfg)
     ds = load_dataset(data)
@@ -144,7 +146,7 @@ def run_loop(data: Path, out: Path, cfg: LoopConfig) -> dict[str, Any]:
     problems = {r.frame.frame_id: make_problem(r) for r in pool}
     write_eval_set([r for r in records if r.frame.frame_id in held], out / "heldout", cfg.eval_chains, cfg.seed + 7919)
     tcfg = TrainConfig(kind="prm", backbone=cfg.backbone, neutral=cfg.neutral, seed=cfg.seed, epochs=cfg.epochs)
-    cache = EmbeddingCache(get_encoder(cfg.backbone))
+    cache = cache if cache is not None else EmbeddingCache(get_encoder(cfg.backbone))
     labelled: list[Chain] = []
     rows: list[dict[str, Any]] = []
     model: RewardModel | None = None
@@ -162,16 +164,20 @@ def run_loop(data: Path, out: Path, cfg: LoopConfig) -> dict[str, Any]:
         exs = examples(problems, chain_items(labelled, problems), "prm", cfg.neutral)
         weights, curves = train_examples(exs, [], tcfg, cache)
         mdir = out / "models" / f"round-{rnd}"
+        threshold, _ = tune_threshold(exs, head_scores(weights, featurize(cache, [e.row for e in exs])))
         write_model(mdir, weights, {"kind": "prm", "backbone": cfg.backbone, "neutral": cfg.neutral, "seed": cfg.seed,
+                                    "threshold": threshold, "threshold_tuned_on": "labelled chains",
                                     "round": rnd, "select": cfg.select, "labelled_chains": len(labelled),
                                     "frames": {"train": sorted(problems), "heldout": sorted(held)}}, curves)
         model = RewardModel(mdir)
         model.cache = cache
-        ev = asyncio.run(evaluate(out / "heldout", TrainedRater(model, f"model:{mdir.name}")))
+        rater = TrainedRater(model, f"model:{mdir.name}")
+        ev = asyncio.run(evaluate(out / "heldout", rater, threshold=rater.threshold))
         chosen = [pool_chains[i] for i in picked]
         rows.append({
             "round": rnd, "select": "random (seed set)" if rnd == 0 else cfg.select, "labelled_chains": len(labelled),
             "labelled_steps": len(exs), "labelled_negatives": sum(1 - e.label for e in exs),
+            "pool_chains": len(pool_chains), "pool_wrong_final": sum(wrong),
             "chosen_wrong_final": sum(wrong[i] for i in picked), "chosen_with_error": sum(c.first_error >= 0 for c in chosen),
             "chosen_mean_score": round(float(np.mean([scores[i] for i in picked])), 6) if picked else None,
             "heldout_step_auroc": ev["step_auroc"]["auroc"], "heldout_step_auroc_interval": ev["step_auroc"]["interval"],

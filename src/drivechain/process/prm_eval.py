@@ -240,35 +240,34 @@ def table(summary: dict[str, Any]) -> str:
 
 
 def heldout_scope(data: Path, rater_spec: str, holdout: Path | None) -> tuple[set[str] | None, str | None]:
-    """The frames to evaluate on: a trained model's held-out split when it was trained on this data."""
-    from drivechain.process.train import data_hash
-
+    """The frames to evaluate on: those a trained model (the rater, or ``holdout``) never trained on."""
     model_dir = holdout
     if model_dir is None and rater_spec.startswith("model:"):
         model_dir = Path(rater_spec.split(":", 1)[1])
     if model_dir is None:
         return None, None
-    cfg_path = model_dir / "config.json"
     try:
-        cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise ConfigError(f"--holdout {model_dir}: no readable config.json; give a folder made by 'drivechain prm-train'") from None
-    if cfg.get("data_hash") != data_hash(data):
-        if holdout is not None:
-            raise ConfigError(f"--holdout {model_dir} was trained on other data than {data}; its split does not apply")
-        return None, None  # trained elsewhere: every frame of this data is unseen
-    return set(cfg.get("frames", {}).get("heldout", [])), f"held out by {model_dir.name}"
+        cfg = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+        used = set(cfg["frames"]["train"]) | set(cfg["frames"].get("dev", []))
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ConfigError(f"{model_dir}: no readable config.json with its frames; give a folder made by 'drivechain prm-train'") from None
+    problems, _, _ = load_process_dir(data)
+    frames = set(problems) - used
+    if not frames:
+        raise ConfigError(f"every frame of {data} was used to train {model_dir}; evaluate it on other frames")
+    return frames, f"frames {model_dir.name} never trained on"
 
 
-def run_prm_eval(data: Path, out: Path, rater_spec: str, *, threshold: float = THRESHOLD, base_url: str | None = None,
+def run_prm_eval(data: Path, out: Path, rater_spec: str, *, threshold: float | None = None, base_url: str | None = None,
                  concurrency: int = 16, holdout: Path | None = None) -> dict[str, Any]:
     """Evaluate a rater on a process folder; writes summary.json, step_scores.jsonl, table.md into ``out``.
 
+    ``threshold`` None: a trained model's own (tuned on its dev split), else 0.5.
     A ``model:DIR`` rater trained on this data, or ``holdout=DIR``, restricts it to DIR's held-out frames."""
     from drivechain.process.exports import write_jsonl, write_text_atomic
     from drivechain.process.negatives import make_rater
 
-    if not 0.0 <= threshold <= 1.0:
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
         raise ConfigError(f"prm-eval: --threshold {threshold} outside [0, 1]")
     if concurrency < 1:
         raise ConfigError("prm-eval: --concurrency must be >= 1")
@@ -296,7 +295,9 @@ def run_prm_eval(data: Path, out: Path, rater_spec: str, *, threshold: float = T
 
     async def go() -> dict[str, Any]:
         try:
-            return await evaluate(data, rater, threshold=threshold, frames=frames)
+            # a trained model brings the threshold tuned on its dev split; others use 0.5
+            return await evaluate(data, rater, threshold=threshold if threshold is not None else
+                                  getattr(rater, "threshold", THRESHOLD), frames=frames)
         finally:
             if hasattr(rater, "save_cache"):
                 rater.save_cache()

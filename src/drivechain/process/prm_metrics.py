@@ -138,7 +138,7 @@ def curves_block(bon: dict[str, dict[str, float | None]], ci: dict[str, dict[str
     """A self-describing best-of-N block: one line per selector with its interval."""
     lines = {}
     for sel, row in bon.items():
-        ns = [n for n, v in row.items() if v is not None]
+        ns = sorted((n for n, v in row.items() if v is not None), key=int)
         lines[sel] = {"n": [int(n) for n in ns], "accuracy": [row[n] for n in ns],
                       "low": [(ci[sel][n] or [None, None])[0] for n in ns],
                       "high": [(ci[sel][n] or [None, None])[1] for n in ns]}

@@ -38,7 +38,7 @@ def review(data: Path, model_dir: Path, top: int = 20) -> list[dict[str, Any]]:
 
     problems, items, _ = load_process_dir(data)
     model = load_model(model_dir, data)
-    exs = examples(problems, items, "prm", "pos")
+    exs = examples(problems, items, "prm", "pos", dedupe=True)
     scores = model.score_rows([e.row for e in exs])
     ratings: dict[tuple[Any, ...], int] = {}
     for it in items:

@@ -31,6 +31,12 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
+def head_scores(w: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
+    """p(correct) of feature rows under head weights ``w1, b1, w2, b2`` (one ReLU layer, one logit)."""
+    h = np.maximum(x @ w["w1"].T + w["b1"], 0.0)
+    return sigmoid((h @ w["w2"].T + w["b2"]).reshape(-1))
+
+
 class RewardModel:
     """A loaded model folder: its config and head; scores feature rows."""
 
@@ -58,16 +64,15 @@ class RewardModel:
         """``prm`` or ``orm``."""
         return str(self.config["kind"])
 
-    def logits(self, x: np.ndarray) -> np.ndarray:
-        """Head output before the sigmoid."""
-        h = np.maximum(x @ self.w["w1"].T + self.w["b1"], 0.0)
-        return (h @ self.w["w2"].T + self.w["b2"]).reshape(-1)
-
     def score_rows(self, rows: list[Row]) -> np.ndarray:
         """p(correct) of every row."""
+        from drivechain.process.train import one_blas_thread
+
         if not rows:
             return np.zeros(0, dtype=np.float32)
-        return sigmoid(self.logits(featurize(self.cache, rows)))
+        x = featurize(self.cache, rows)
+        with one_blas_thread():
+            return head_scores(self.w, x)
 
     def heldout_frames(self) -> set[str]:
         """Frames the model never saw in training or early stopping."""
@@ -80,6 +85,7 @@ class TrainedRater:
     def __init__(self, model: RewardModel, spec: str) -> None:
         self.model = model
         self.name = spec
+        self.threshold = float(model.config.get("threshold", 0.5))  # first-error threshold tuned on dev
         self.failures = 0
         self.failure_examples: list[str] = []
         self._pending: list[tuple[Row, asyncio.Future[float]]] = []
