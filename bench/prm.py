@@ -184,7 +184,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         labs = "; ".join(f"{x['qid']} ({x['teacher_answer']} / {x['answer']})" for x in r["labels"])
-        print(f"| {r['disagreement']:.2f} | {r['frame_id']} | {r['stage']} | {r['teacher_rating']:+d} | "
+        print(f"| {r['disagreement']:.2f} | {r['frame_id']} | {r['stage']} | {r['teacher_rating']} | "
               f"{r['prm_score']:.2f} | {r['split']} | {labs} |")
     step("done", t0)
 

@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
         rows = review(data, model, top)
         for r in rows:
             qids = ", ".join(f"{lab['qid']} (teacher {lab['teacher_answer']!s}, step {lab['answer']!s})" for lab in r["labels"])
-            typer.echo(f"{r['disagreement']:.2f}  {r['frame_id']}  {r['stage']}  teacher {r['teacher_rating']:+d}  "
+            typer.echo(f"{r['disagreement']:.2f}  {r['frame_id']}  {r['stage']}  teacher {r['teacher_rating'] if r['teacher_rating'] is not None else '?'}  "
                        f"PRM {r['prm_score']:.2f}  [{r['split']}]  {qids}")
         if not rows:
             typer.echo("the PRM agrees with the teacher on every step (no disagreement above 0.5)")
