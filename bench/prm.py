@@ -54,7 +54,7 @@ def bon_table(runs: dict[str, dict], picks: list[tuple[str, str, str]]) -> None:
     print("|---" * (len(ns) + 1) + "|")
     for label, run, sel in picks:
         s = runs[run]
-        row = [pct(s["best_of_n"][sel][n]) + iv(s["best_of_n_interval"][sel][n]) if s["best_of_n"][sel][n] is not None
+        row = [pct(s["best_of_n"][sel][n]) + iv(s["best_of_n_ci"][sel][n]) if s["best_of_n"][sel][n] is not None
                else "-" for n in ns]
         print(f"| {label} | " + " | ".join(row) + " |")
 

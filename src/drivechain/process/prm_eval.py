@@ -200,7 +200,7 @@ async def evaluate(root: Path, rater: Any, *, threshold: float = THRESHOLD, ns: 
     bon = {k: {n: (round(sum(v) / len(v), 6) if v else None) for n, v in row.items()} for k, row in per.items()}
     ci = {k: {n: pm.mean_interval(v) for n, v in row.items()} for k, row in per.items()}
     return {"rater": rater.name, "threshold": threshold, "first_error": fe, "best_of_n": bon,
-            "best_of_n_interval": ci, "best_of_n_curves": pm.curves_block(bon, ci, rater.name),
+            "best_of_n_ci": ci, "best_of_n_curves": pm.curves_block(bon, ci, rater.name),
             "step_auroc": auroc, "first_error_confusion": pm.first_error_confusion(labels, preds),
             "items": len(items), "frames": len(scored), "chains": len(rows), "rater_failures": rater.failures,
             "step_scores": rows}
@@ -209,7 +209,7 @@ async def evaluate(root: Path, rater: Any, *, threshold: float = THRESHOLD, ns: 
 def table(summary: dict[str, Any]) -> str:
     """Best-of-N accuracy as a Markdown table (rows: selectors; columns: N; 95 % interval in brackets), F1 and AUROC below."""
     bon = summary["best_of_n"]
-    ci = summary.get("best_of_n_interval", {})
+    ci = summary.get("best_of_n_ci", {})
     ns = list(next(iter(bon.values())).keys())
     fmt = lambda v: "-" if v is None else f"{100 * v:.1f}"  # noqa: E731
 
