@@ -126,3 +126,48 @@ def test_lookahead_does_not_foresee_an_unfired_hazard():
     frame = src.frame()
     assert corner_meta(src.env)["corner"]["triggered"]
     assert frame.future[lead][-1].speed_mps < _agent(frame, lead).speed_mps - 5  # once fired, it is foreseen
+
+
+def _meta(case, level, unavoidable=False):
+    c = CORNER_CASES[case]
+    return {"case": case, "ability": c.ability, "level": level, "params": dict(c.levels[level]),
+            "unavoidable": unavoidable, "critical_qid": f"{c.critical}.v1"}
+
+
+def test_open_loop_corner_block_scores_per_ability_and_level_and_excludes_unavoidable():
+    from types import SimpleNamespace
+
+    from drivechain.evaluation.corner_scores import corner_summary
+
+    recs = [SimpleNamespace(frame=SimpleNamespace(frame_id=f"f{i}", meta={"corner": m}))
+            for i, m in enumerate([_meta("cutin", 0), _meta("cutin", 3, unavoidable=True), _meta("overtake", 1)])]
+    rows = []
+    for fid, crit_score, other in (("f0", 1.0, 0.0), ("f1", 0.0, 0.0), ("f2", 0.0, 1.0)):
+        crit = {"f0": "pred.cut_in.v1", "f1": "pred.cut_in.v1", "f2": "plan.safe.LANE_LEFT.v1"}[fid]
+        for qid, score in ((crit, crit_score), ("per.vehicles", other)):
+            rows.append({"frame_id": fid, "protocol": "transitions", "image": True, "type": "boolean",
+                         "status": "ok", "qid": qid, "score": score})
+    block = corner_summary(rows, recs)
+    assert block["unavoidable_frames_excluded"] == 1
+    assert block["by_ability"]["emergency brake"]["frames"] == 1  # the unavoidable cut-in frame is not scored
+    assert block["by_ability"]["emergency brake"]["score"] == 0.5
+    assert block["by_ability"]["emergency brake"]["critical"] == 1.0
+    assert block["by_ability"]["overtaking"]["critical"] == 0.0
+    assert set(block["by_level"]) == {"cutin L0 (TTC 4.0 s)", "overtake L1 (TTC 3.0 s)"}
+
+
+def test_closed_loop_corner_block_reports_model_and_teacher_per_level():
+    from drivechain.closedloop.corner import corner_block
+
+    def ep(case, level, fault, unavoidable=False):
+        return {"info": {"corner": _meta(case, level, unavoidable)},
+                "metrics": {"driving_score": 0.6 if fault else 1.0, "at_fault_collision": fault, "success": not fault}}
+
+    rows = [ep("hardbrake", 0, False), ep("hardbrake", 0, True), ep("hardbrake", 3, True, unavoidable=True)]
+    teacher = [ep("hardbrake", 0, False), ep("hardbrake", 3, True, unavoidable=True)]
+    block = corner_block(rows, teacher)
+    cell = block["by_level"]["hardbrake L0 (TTC 4.0 s)"]
+    assert cell["episodes"] == 2 and cell["at_fault_rate"] == 0.5 and cell["driving_score"] == 0.8
+    assert "hardbrake L3 (TTC 1.5 s)" not in block["by_level"] and block["unavoidable_episodes_excluded"] == 1
+    assert block["teacher_by_level"]["hardbrake L3 (TTC 1.5 s)"]["at_fault_rate"] == 1.0
+    assert corner_block([], []) is None

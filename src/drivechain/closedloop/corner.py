@@ -46,3 +46,56 @@ def teacher_drive(scenario: str, seed: int, level: int, max_steps: int = 15, hor
     finally:
         if own:
             src.close()
+
+
+def _ci(values: list[float], seed: int = 0) -> list[float] | None:
+    import numpy as np
+
+    if not values:
+        return None
+    arr = np.asarray(values, dtype=float)
+    means = arr[np.random.default_rng(seed).integers(0, len(arr), size=(1000, len(arr)))].mean(axis=1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return [round(float(lo), 6), round(float(hi), 6)]
+
+
+def _cell(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    ds = [float(r["metrics"]["driving_score"]) for r in rows]
+    fault = [float(bool(r["metrics"]["at_fault_collision"])) for r in rows]
+    ok = [float(bool(r["metrics"]["success"])) for r in rows]
+    mean = lambda v: round(sum(v) / len(v), 6) if v else None  # noqa: E731
+    return {"episodes": len(rows), "driving_score": mean(ds), "driving_score_ci95": _ci(ds),
+            "at_fault_rate": mean(fault), "at_fault_rate_ci95": _ci(fault), "success": mean(ok)}
+
+
+def corner_block(rows: list[dict[str, Any]], teacher_rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The closed-loop ``corner`` block: per ability and per case level, model and teacher episodes."""
+    def level_key(c: dict[str, Any]) -> str:
+        return f"{c['case']} L{c['level']} (TTC {c['params'].get('ttc_s')} s)"
+
+    model = [r for r in rows if (r.get("info") or {}).get("corner")]
+    teacher = [r for r in teacher_rows if (r.get("info") or {}).get("corner")]
+    if not model and not teacher:
+        return None
+    scored = [r for r in model if not r["info"]["corner"].get("unavoidable")]
+    by_ability: dict[str, list[dict[str, Any]]] = {}
+    by_level: dict[str, list[dict[str, Any]]] = {}
+    for r in scored:
+        by_ability.setdefault(r["info"]["corner"]["ability"], []).append(r)
+        by_level.setdefault(level_key(r["info"]["corner"]), []).append(r)
+    teacher_levels: dict[str, list[dict[str, Any]]] = {}
+    for r in teacher:
+        teacher_levels.setdefault(level_key(r["info"]["corner"]), []).append(r)
+    return {
+        "kind": "corner",
+        "title": "Corner cases (closed loop)",
+        "description": "Driving score, at-fault collision rate and success of the model on the scripted-hazard "
+                       "scenarios, per ability and per case and difficulty level (L0 easiest), and the teacher's own "
+                       "outcome per level. Episodes of levels the teacher cannot drive (unavoidable) are excluded "
+                       "from the model's scores. 95 % bootstrap intervals over episodes. docs/scenarios.md",
+        "episodes": len(model),
+        "unavoidable_episodes_excluded": len(model) - len(scored),
+        "by_ability": {k: _cell(v) for k, v in sorted(by_ability.items())},
+        "by_level": {k: _cell(v) for k, v in sorted(by_level.items())},
+        "teacher_by_level": {k: _cell(v) for k, v in sorted(teacher_levels.items())},
+    }

@@ -153,6 +153,7 @@ class EpisodeSim:
             "actions": list(frame.actions),
             "env_duration_steps": int(self.source.env.config.get("duration", 0) or 0)
             * int(frame.meta.get("policy_hz", 1)),
+            "corner": frame.meta.get("corner"),  # the scripted hazard of a corner case (None otherwise)
         }
         return obs
 

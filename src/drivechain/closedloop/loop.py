@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from drivechain.closedloop.ask import ASK_MODES, Decision, decide
+from drivechain.closedloop.corner import corner_block
 from drivechain.closedloop.episode import EpisodeSpec, SimConfig
 from drivechain.closedloop.metrics import abilities, aggregate, ability_breakdown, episode_metrics, latency_percentiles
 from drivechain.closedloop.replay import caption
@@ -444,6 +445,9 @@ def summarize(
         "errors": errors,
         "timing": _timing(done, timing or {}, ran or []),
     }
+    corner = corner_block(rows, teacher_rows)  # corner cases: per ability / level (closedloop/corner.py)
+    if corner is not None:
+        summary["corner"] = corner
     _write_json(out / SUMMARY, summary)
     return summary
 
