@@ -43,7 +43,12 @@ def main(argv: list[str] | None = None) -> int:
         with ProcessPoolExecutor(a.workers) as pool:
             runs = list(pool.map(_one, tasks))
     else:
-        runs = [_one(t) for t in tasks]
+        runs = []
+        for t in tasks:
+            runs.append(_one(t))
+            r = runs[-1]
+            print(f"  {r['scenario']} L{r['level']} seed {r['seed']}: at_fault={r['at_fault']} "
+                  f"collision={bool(r['collision'])} fired={r['triggered']}", file=sys.stderr, flush=True)
     print(f"{len(runs)} teacher drives in {time.perf_counter() - t0:.0f} s (max {a.max_steps} steps each)")
     print(f"{'case':10} {'level':>5} {'ttc_s':>6} {'seeds':>5} {'at_fault':>8} {'any_coll':>8} {'fired':>5} "
           f"{'ttc_fired_mean':>14}  at-fault seeds")

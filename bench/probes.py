@@ -4,7 +4,7 @@ Generates a dataset (corner cases + merge by default), builds probes on every fr
 the oracle and the text-only heuristic with ``--protocol probes`` and prints the counts, the
 verification checks and both models' flip recall / stability.
 
-    .venv/bin/python bench/probes.py --episodes 4 --steps 9 --per-frame 2        # 216 frames
+    .venv/bin/python bench/probes.py --episodes 4 --steps 8 --per-frame 1        # 224 frames
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from drivechain.probing import ProbeConfig, build_probes
 def main(argv: list[str] | None = None) -> int:
     """Generate, probe, evaluate; print the figures."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--scenarios", default="hardbrake,cutin,stalled,onramp,overtake,merge")
+    ap.add_argument("--scenarios", default="hardbrake,cutin,stalled,onramp,overtake,crossing,merge")
     ap.add_argument("--episodes", type=int, default=4)
-    ap.add_argument("--steps", type=int, default=9)
-    ap.add_argument("--per-frame", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=8)
+    ap.add_argument("--per-frame", type=int, default=1)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--keep", default=None, help="keep the dataset and probe set under this folder")
     a = ap.parse_args(argv)
@@ -42,7 +42,14 @@ def main(argv: list[str] | None = None) -> int:
         generate(GenerateConfig(scenarios=a.scenarios.split(","), episodes=a.episodes, steps_per_episode=a.steps),
                  root / "data", workers=a.workers, force=True)
         t1 = time.perf_counter()
-        stats = build_probes(root / "data", root / "probes", ProbeConfig(per_frame=a.per_frame), force=True)
+        print(f"generated in {t1 - t0:.0f} s", file=sys.stderr, flush=True)
+
+        def tick(st: dict) -> None:
+            if st["frames"] % 20 == 0:
+                print(f"  {st['frames']} frames probed, {st['probes']} probes", file=sys.stderr, flush=True)
+
+        stats = build_probes(root / "data", root / "probes", ProbeConfig(per_frame=a.per_frame), force=True,
+                             on_frame=tick)
         t2 = time.perf_counter()
         probes = [json.loads(x) for x in (root / "probes" / "probes.jsonl").read_text().splitlines()]
         checks: Counter[str] = Counter()

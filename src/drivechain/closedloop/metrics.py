@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from drivechain.schema import Agent, Frame
+from drivechain.sources.corner_cases import base_scenario
 
 # Bench2Drive-style multiplicative penalties (FACTS.md); the ones highway-env can produce.
 PENALTIES: dict[str, float] = {
@@ -78,7 +79,7 @@ def classify_collision(prev: Frame, after: Frame, action: str, partner_id: int |
         )
         if (side > 0) == going_left:
             return {"partner": partner_id, "at_fault": True, "rule": "lane_change"}
-    if prev.scenario in YIELD_SCENARIOS and ego.speed_mps > 1.0 and not (same and partner.rel_x_m < 0):
+    if base_scenario(prev.scenario) in YIELD_SCENARIOS and ego.speed_mps > 1.0 and not (same and partner.rel_x_m < 0):
         point = (after.ego.x_m, after.ego.y_m)
         if _arrival_s(partner, point) <= _arrival_s(ego, point) + YIELD_MARGIN_S:
             return {"partner": partner_id, "at_fault": True, "rule": "failed_to_yield"}
@@ -232,16 +233,16 @@ def abilities(frame: Frame, teacher: dict[str, Any] | None, goal_reached: bool) 
     """The abilities a decision step exercises, from the scenario and the situation (documented)."""
     tags: list[str] = []
     ego = frame.ego
-    if frame.scenario == "merge" and not goal_reached:
+    if base_scenario(frame.scenario) == "merge" and not goal_reached:
         tags.append("merging")
     lead = [
         a for a in frame.agents
         if a.lane_id == ego.lane_id and 0 < a.rel_x_m < 60 and a.speed_mps < ego.speed_mps - 2.0
     ]
-    if frame.scenario not in YIELD_SCENARIOS and lead and any(a in frame.actions for a in LANE_CHANGES):
+    if base_scenario(frame.scenario) not in YIELD_SCENARIOS and lead and any(a in frame.actions for a in LANE_CHANGES):
         tags.append("overtaking")
     safe = set(teacher.get("safe") or []) if teacher else set()
-    if frame.scenario in YIELD_SCENARIOS and teacher and teacher.get("safe") is not None and "FASTER" in frame.actions:
+    if base_scenario(frame.scenario) in YIELD_SCENARIOS and teacher and teacher.get("safe") is not None and "FASTER" in frame.actions:
         if "FASTER" not in safe:
             tags.append("yielding")
     if teacher and teacher.get("safe") is not None and safe and safe <= {"SLOWER"}:

@@ -76,6 +76,15 @@ CASES: tuple[CornerCase, ...] = (
         tuple({"ttc_s": t, "closing_mps": 5.0, "merge_at_m": 10.0} for t in (4.0, 3.0, 2.0, 1.5)),
     ),
     CornerCase(
+        "crossing", "intersection", "give way", "pred.cross_first",
+        "TTC at t = 0: the ego and the violator both reach the conflict point ttc_s from now",
+        "at the unsignalised intersection a vehicle from the minor road, left or right (seeded), crosses "
+        "straight without yielding to the ego, which has priority on the major road",
+        "cross the intersection, go straight",
+        tuple({"ttc_s": t} for t in (4.0, 3.0, 2.5, 2.0)),
+        variants=("left", "right"), duration_s=13,
+    ),
+    CornerCase(
         "overtake", "highway", "overtaking", "plan.safe.LANE_LEFT",
         "present from the start: the slow vehicle is ttc_s ahead at t = 0",
         "a slow vehicle ahead in the ego lane; the left lane is free (overtake) or occupied alongside "

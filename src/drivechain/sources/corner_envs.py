@@ -58,7 +58,7 @@ class ScriptedVehicle(IDMVehicle):
         self.dc_ttc_at_trigger_s: float | None = None
         self.dc_params = dict(params)
         self.enable_lane_change = False
-        self.target_speed = float(cruise_mps)
+        self.target_speed = self.dc_cruise_mps = float(cruise_mps)
         self.check_trigger()  # a hazard present from the start fires at t = 0
         return self
 
@@ -199,7 +199,7 @@ class PriorityViolator(ScriptedVehicle):
         return self.dc_params.get("ttc_s")
 
     def drive(self) -> None:
-        self.target_speed = self.dc_params["cruise_mps"]  # undo the road's 'yield' order every step
+        self.target_speed = self.dc_cruise_mps  # undo the road's 'yield' order every step
         self.is_yielding = False
         IDMVehicle.act(self)
 
@@ -434,12 +434,61 @@ class OnRampEnv(MergeEnv):
         _record(self, case, p, merger)
 
 
+# ---------------------------------------------------------------------- intersection
+
+
+class CrossingEnv(IntersectionEnv):
+    """intersection-v0's road, no random traffic; a vehicle from the minor road ignores the ego's priority."""
+
+    EGO_CORNER = 1  # corners 1 and 3 are the major road (priority 3), 0 and 2 the minor one (priority 1)
+
+    @classmethod
+    def default_config(cls) -> dict:
+        config = super().default_config()
+        config.update({"corner_level": None, "initial_vehicle_count": 0, "spawn_probability": 0.0,
+                       "destination": f"o{(cls.EGO_CORNER + 2) % 4}", "duration": 13})
+        return config
+
+    def _place(self, corner: int, before_m: float, conflict_s: float) -> tuple[tuple, float]:
+        """(lane index, s) of the point ``before_m`` before the conflict along corner's straight route."""
+        inner = (f"ir{corner}", f"il{(corner + 2) % 4}", 0)
+        if before_m <= conflict_s:
+            return inner, conflict_s - before_m
+        incoming = (f"o{corner}", f"ir{corner}", 0)
+        lane = self.road.network.get_lane(incoming)
+        return incoming, max(0.0, lane.length - (before_m - conflict_s))
+
+    def _make_vehicles(self, n_vehicles: int = 0) -> None:
+        case = CORNER_CASES["crossing"]
+        p = pick(self, case)
+        ego_c = self.EGO_CORNER
+        viol_c = (ego_c + 1) % 4 if p["variant"] == "left" else (ego_c + 3) % 4
+        net = self.road.network
+        ego_inner = net.get_lane((f"ir{ego_c}", f"il{(ego_c + 2) % 4}", 0))
+        viol_inner = net.get_lane((f"ir{viol_c}", f"il{(viol_c + 2) % 4}", 0))
+        # the conflict point: where the two straight crossing paths meet
+        ss = np.linspace(0.0, ego_inner.length, 400)
+        s_e = float(min(ss, key=lambda s: abs(viol_inner.local_coordinates(ego_inner.position(s, 0.0))[1])))
+        s_v = float(viol_inner.local_coordinates(ego_inner.position(s_e, 0.0))[0])
+        v = 9.0
+        viol_v = v + p["speed_offset_mps"] / 2
+        lane_e, at_e = self._place(ego_c, v * p["ttc_s"], s_e)
+        lane = net.get_lane(lane_e)
+        ego = _ego(self, lane, at_e, v)
+        ego.plan_route_to(self.config["destination"])
+        lane_v, at_v = self._place(viol_c, viol_v * p["ttc_s"], s_v)
+        violator = _car(self, PriorityViolator, lane_v, at_v, viol_v)
+        violator.plan_route_to(f"o{(viol_c + 2) % 4}")
+        violator.setup(ego, viol_v, 0.0, ttc_s=p["ttc_s"])
+        _record(self, case, p, violator)
+
+
 # ---------------------------------------------------------------------- registration
 
 
 def _register() -> None:
     for name, cls in (("hardbrake", HardBrakeEnv), ("cutin", CutInEnv), ("stalled", StalledEnv),
-                      ("overtake", OvertakeEnv), ("onramp", OnRampEnv)):
+                      ("overtake", OvertakeEnv), ("onramp", OnRampEnv), ("crossing", CrossingEnv)):
         env_id = f"drivechain-corner-{name}-v0"
         from gymnasium.envs.registration import registry
 

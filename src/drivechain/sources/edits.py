@@ -95,13 +95,13 @@ def apply_edit(env: Any, vid: int, edit: str) -> dict[str, Any]:
     if edit == "speed":
         new = v.speed - SPEED_DELTA_MPS if v.speed > 10.0 else v.speed + SPEED_DELTA_MPS
         v.speed = v.target_speed = float(new)
-        if hasattr(v, "dc_params") and "cruise_mps" in v.dc_params:
-            v.dc_params["cruise_mps"] = float(new)
+        if hasattr(v, "dc_cruise_mps"):  # a scripted vehicle keeps its own cruise speed
+            v.dc_cruise_mps = float(new)
         return {"edit": edit, "agent": vid, "speed_mps": round(float(new), 3)}
     # brake: highway-env's IDM with target speed 0 brakes at ACC_MAX until it stops
     v.target_speed = 0.0
-    if hasattr(v, "dc_params") and "cruise_mps" in v.dc_params:
-        v.dc_params["cruise_mps"] = 0.0
+    if hasattr(v, "dc_cruise_mps"):
+        v.dc_cruise_mps = 0.0
     return {"edit": edit, "agent": vid}
 
 
