@@ -4,7 +4,7 @@ Generates a dataset (corner cases + merge by default), builds probes on every fr
 the oracle and the text-only heuristic with ``--protocol probes`` and prints the counts, the
 verification checks and both models' flip recall / stability.
 
-    .venv/bin/python bench/probes.py --episodes 4 --steps 8 --per-frame 1        # 224 frames
+    .venv/bin/python bench/probes.py --episodes 3 --steps 10 --per-frame 1 --workers 2   # 210 frames
 """
 
 from __future__ import annotations
@@ -33,14 +33,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--episodes", type=int, default=4)
     ap.add_argument("--steps", type=int, default=8)
     ap.add_argument("--per-frame", type=int, default=1)
-    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=1, help="generation worker processes")
+    ap.add_argument("--epsilon", type=float, default=0.0, help="exploration of the generated episodes")
     ap.add_argument("--keep", default=None, help="keep the dataset and probe set under this folder")
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="dc-bench-probes-") as tmp:
         root = Path(a.keep) if a.keep else Path(tmp)
         t0 = time.perf_counter()
-        generate(GenerateConfig(scenarios=a.scenarios.split(","), episodes=a.episodes, steps_per_episode=a.steps),
-                 root / "data", workers=a.workers, force=True)
+        generate(GenerateConfig(scenarios=a.scenarios.split(","), episodes=a.episodes, steps_per_episode=a.steps,
+                                epsilon=a.epsilon), root / "data", workers=a.workers, force=True)
         t1 = time.perf_counter()
         print(f"generated in {t1 - t0:.0f} s", file=sys.stderr, flush=True)
 
@@ -48,8 +49,9 @@ def main(argv: list[str] | None = None) -> int:
             if st["frames"] % 20 == 0:
                 print(f"  {st['frames']} frames probed, {st['probes']} probes", file=sys.stderr, flush=True)
 
-        stats = build_probes(root / "data", root / "probes", ProbeConfig(per_frame=a.per_frame), force=True,
-                             on_frame=tick)
+        # the dataset was just made by this teacher: its recorded labels are the originals' labels
+        stats = build_probes(root / "data", root / "probes", ProbeConfig(per_frame=a.per_frame, relabel=False),
+                             force=True, on_frame=tick)
         t2 = time.perf_counter()
         probes = [json.loads(x) for x in (root / "probes" / "probes.jsonl").read_text().splitlines()]
         checks: Counter[str] = Counter()

@@ -43,6 +43,8 @@ class ProbeConfig(BaseModel):
     per_frame: int = Field(default=2, ge=1)
     frames: int | None = Field(default=None, ge=1, description="sample at most this many frames (None: all)")
     seed: int = 0
+    relabel: bool = Field(default=True, description="re-label the original with the current teacher (False: reuse "
+                          "the recorded labels; only right when the dataset was made by the same teacher code)")
 
 
 # ---------------------------------------------------------------------- answers
@@ -263,7 +265,7 @@ def _probe_frame(rec: FrameRecord, source: Any, cfg: ProbeConfig, horizon_s: flo
         stats["replay_mismatch"] += 1
         return
     frame_o.meta["ego_action"] = rec.frame.meta.get("ego_action")
-    graph_o = _label(frame_o, source, horizon_s)
+    graph_o = _label(frame_o, source, horizon_s) if cfg.relabel else rec.graph
     orig = FrameRecord(frame=frame_o, graph=graph_o)
     fid = rec.frame.frame_id
     stem = f"{IMAGES}/probes/{frame_o.scenario}/{frame_o.episode:04d}_{frame_o.step:03d}"
