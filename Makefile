@@ -3,12 +3,18 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# nuscenes-devkit 1.2.0 pins numpy<2; its code runs on numpy 2, so it is installed without its pins
+# beside the other dependencies (pip install '.[nuscenes]' in a fresh venv resolves numpy 1.26 instead)
+NUSCENES_DEPS := 'pyquaternion>=0.9.5' 'shapely>=2.0.4' 'opencv-python-headless>=4.10' scikit-learn scipy \
+	descartes fire cachetools tqdm parameterized 'pycocotools>=2.0.1'
 
 .PHONY: run test venv chromium bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[test,hf,prm]'
+	$(BIN)/python -m pip install -q --disable-pip-version-check $(NUSCENES_DEPS)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps 'nuscenes-devkit>=1.2'
 	touch $(STAMP)
 
 venv: $(STAMP)
