@@ -179,7 +179,7 @@ def test_annotation_and_turn_labels(frames):
     # scene 2: the ego turns left at 0.35 rad/s from t = 2.5 s: heading change over 3 s grows 0 -> 60 degrees
     turns = {}
     for f2 in frames["scene-0002"]:
-        node = build_graph(f2, None).get("beh.turn")
+        node = build_graph(f2, None).get("beh.direction")
         if node is not None:
             d = math.degrees(node.meta["heading_change_rad"])
             turns[f2.step] = (round(d), {node.answer.options[i] for i in node.answer.acceptable})

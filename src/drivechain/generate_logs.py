@@ -41,6 +41,8 @@ class LogGenerateConfig(BaseModel):
     limit: int | None = Field(default=None, ge=1)
     horizon_s: float = Field(default=3.0, gt=0.0)
     marks: bool = True
+    version: str | None = None
+    """nuScenes: the table version under the data root (v1.0-mini, v1.0-trainval); other sources: None."""
 
 
 def _marked_jpeg(raw: Path, boxes: dict[int, list[float]]) -> bytes:
@@ -56,13 +58,15 @@ def _marked_jpeg(raw: Path, boxes: dict[int, list[float]]) -> bytes:
     return buf.getvalue()
 
 
-def _records(cfg: LogGenerateConfig, root: Path, counts: dict[str, Counter]) -> Iterator[str]:
+def _records(cfg: LogGenerateConfig, root: Path, counts: dict[str, Counter], notes: dict) -> Iterator[str]:
     from drivechain.sources.logs import make_log_source
     from drivechain.teacher.graph import build_graph
     from drivechain.teacher.restrict import restrict
 
     source = make_log_source(cfg.source, Path(cfg.dataroot), routes=cfg.routes, cameras=cfg.cameras,
-                             stride=cfg.stride, limit=cfg.limit, horizon_s=cfg.horizon_s)
+                             stride=cfg.stride, limit=cfg.limit, horizon_s=cfg.horizon_s,
+                             **({"version": cfg.version} if cfg.version else {}))
+    notes.update(getattr(source, "notes", {}))  # what the source could not provide (e.g. no lane map)
     for clip in source.clips():
         for item in source.frames(clip):
             frame = item.frame
@@ -100,11 +104,12 @@ def generate_logs(cfg: LogGenerateConfig, out: Path, force: bool = False,
     prepare_out(out, force)
     counts: dict[str, Counter] = {k: Counter() for k in
                                   ("frames", "families", "stages", "ambiguous", "unsupported", "dropped")}
+    notes: dict = {}
     with building_folder(out) as tmp:
         (tmp / IMAGES).mkdir(parents=True)
 
         def lines() -> Iterator[str]:
-            for line in _records(cfg, tmp, counts):
+            for line in _records(cfg, tmp, counts, notes):
                 if on_frame:
                     on_frame()
                 yield line
@@ -119,6 +124,7 @@ def generate_logs(cfg: LogGenerateConfig, out: Path, force: bool = False,
                 "episodes": len(counts["frames"]),
                 "clips": dict(sorted(counts["frames"].items())),
                 **{k: dict(sorted(counts[k].items())) for k in ("stages", "families", "ambiguous", "unsupported", "dropped")},
+                **({"source_notes": dict(sorted(notes.items()))} if notes else {}),
             },
             frames_sha256=frames_hash, images_sha256=images_sha256(tmp),
         )

@@ -15,11 +15,15 @@ def register(app: typer.Typer) -> None:
     @app.command("generate")
     def generate_command(
         config: Path | None = ConfigOption,
-        source: str = typer.Option("highway", "--source", help="Source: highway (simulator) or a log source (bench2drive)."),
+        source: str = typer.Option("highway", "--source",
+                                   help="Source: highway (simulator) or a log source (bench2drive, nuscenes)."),
         dataroot: Path | None = typer.Option(None, "--dataroot", help="Log sources: the folder of recorded clips."),
         routes: str = typer.Option("*", "--routes", help="Log sources: glob on 'Scenario/Route' clip ids."),
+        scenes: str = typer.Option("", "--scenes", help="nuscenes: comma-separated scene names or globs (default: all)."),
+        version: str = typer.Option("v1.0-mini", "--version", help="nuscenes: the table version under --dataroot."),
         cameras: str = typer.Option("front", "--cameras", help="Log sources: 'front' or 'all' (six named cameras)."),
-        stride: int = typer.Option(5, "--stride", min=1, help="Log sources: label every N-th recorded frame."),
+        stride: int | None = typer.Option(None, "--stride", min=1,
+                                          help="Log sources: label every N-th recorded frame (bench2drive 5, nuscenes 1)."),
         limit: int | None = typer.Option(None, "--limit", min=1, help="Log sources: at most N frames in total."),
         scenarios: str = typer.Option(
             "highway,merge,intersection,roundabout", "--scenarios", help="Comma-separated scenario names."
@@ -43,7 +47,7 @@ def register(app: typer.Typer) -> None:
         from drivechain.errors import ConfigError
         from drivechain.generate import GenerateConfig, generate, parse_image_size, prepare_out
         from drivechain.sources.base import SOURCES
-        from drivechain.sources.logs import is_log_source
+        from drivechain.sources.logs import DEFAULT_STRIDE, is_log_source
 
         check_out_path(out, "generate")
         if not name.strip():
@@ -51,7 +55,12 @@ def register(app: typer.Typer) -> None:
         if source not in SOURCES:
             raise ConfigError(f"unknown source '{source}'; choose one of: {', '.join(SOURCES)}")
         if is_log_source(source):
-            _generate_log(source, dataroot, routes, cameras, stride, limit, horizon_s, marks,
+            if source == "nuscenes":
+                routes = scenes or "*"
+            elif scenes:
+                raise ConfigError("--scenes is for the nuscenes source; bench2drive selects clips with --routes")
+            _generate_log(source, dataroot, routes, cameras, stride or DEFAULT_STRIDE.get(source, 1), limit,
+                          horizon_s, marks, version if source == "nuscenes" else None,
                           name if name != "drivechain-highway" else f"drivechain-{source}", out, force)
             return
         if dataroot is not None:
@@ -90,7 +99,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _generate_log(source: str, dataroot: Path | None, routes: str, cameras: str, stride: int, limit: int | None,
-                  horizon_s: float, marks: bool, name: str, out: Path, force: bool) -> None:
+                  horizon_s: float, marks: bool, version: str | None, name: str, out: Path, force: bool) -> None:
     """The log-source path of ``generate``: replay the clips under --dataroot."""
     from rich.progress import Progress, TextColumn, TimeElapsedColumn
 
@@ -103,7 +112,7 @@ def _generate_log(source: str, dataroot: Path | None, routes: str, cameras: str,
         raise ConfigError(f"--cameras must be 'front' or 'all' (got '{cameras}')")
     try:
         cfg = LogGenerateConfig(name=name, source=source, dataroot=str(dataroot), routes=routes, cameras=cameras,
-                                stride=stride, limit=limit, horizon_s=horizon_s, marks=marks)
+                                stride=stride, limit=limit, horizon_s=horizon_s, marks=marks, version=version)
     except ValueError as exc:  # pydantic's ValidationError
         raise ConfigError(f"invalid generate options: {str(exc).splitlines()[-1].strip()}") from None
     with Progress(TextColumn("generate"), TextColumn("{task.completed} frames"), TimeElapsedColumn()) as progress:

@@ -84,7 +84,7 @@ class Source(Protocol):
         ...
 
 
-SOURCES = ("highway", "bench2drive")
+SOURCES = ("highway", "bench2drive", "nuscenes")
 """Every source name; recorded-log sources (sources/logs.py) go through generate_logs instead of make_source."""
 
 

@@ -27,8 +27,12 @@ from drivechain.schema import Frame
 
 LOG_SOURCES: dict[str, str] = {
     "bench2drive": "drivechain.sources.bench2drive:Bench2DriveSource",
+    "nuscenes": "drivechain.sources.nuscenes:NuScenesSource",
 }
 """Log source name -> 'module:class'. A new log source is one module and one line here."""
+DEFAULT_STRIDE: dict[str, int] = {"bench2drive": 5, "nuscenes": 1}
+"""Frames labelled per recorded frame when --stride is not given: 2 Hz (Bench2Drive records 10 Hz,
+nuScenes' annotated key frames are already 2 Hz)."""
 
 
 @dataclass

@@ -53,11 +53,14 @@ EGO_LENGTH_M, EGO_WIDTH_M = 4.1, 1.8
 FAMILIES = frozenset({
     # simulator families whose inputs a nuScenes frame has (vehicles, ahead/behind, counts, futures)
     "per.vehicles", "per.vehicle_side", "per.count", "pred.motion", "pred.near_ego",
-    # annotation families (teacher/families/logs.py)
-    "per.category", "per.status", "pred.future_state", "beh.turn",
+    # recorded-log families that need no lane map (the ego's path is the path it really drove)
+    "per.pedestrian_in_path", "pred.pedestrian_enters_path", "plan.safe", "plan.action", "beh.longitudinal",
+    # annotation families (teacher/families/log_annotations.py)
+    "per.category", "per.status", "pred.future_state", "beh.direction",
 })
-"""The families a nuScenes frame can be labelled with without the map expansion. No traffic-light or
-sign states exist in nuScenes, so no light, sign or junction family is declared."""
+"""The families a nuScenes frame can be labelled with, map-free: lane families (lead vehicle, lanes,
+cut-in, lane changes, obstacles in the lane) need lanes, and nuScenes has no traffic-light or sign
+states, so no light, sign or junction family is declared."""
 TIME_TOL_S = 0.05
 """Key frames are about 0.5 s apart, not exactly: times within this of a target count as that time [s]."""
 PATH_AHEAD_S = 10.0
@@ -121,15 +124,24 @@ class EgoPose:
     t_s: float
 
 
+def _devkit_version() -> str:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("nuscenes-devkit")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def open_nuscenes(dataroot: Path, version: str) -> Any:
     """Load the tables with nuscenes-devkit; a missing devkit / folder or broken tables -> one-line ConfigError."""
+    if not (dataroot / version).is_dir():
+        raise ConfigError(f"no nuScenes tables at {dataroot / version}; pass --dataroot (the folder holding "
+                          f"{version}/, samples/, maps/) and --version")
     try:
         from nuscenes.nuscenes import NuScenes
     except ImportError:
         raise ConfigError("nuscenes-devkit is not installed; run: pip install 'drivechain[nuscenes]'") from None
-    if not (dataroot / version).is_dir():
-        raise ConfigError(f"no nuScenes tables at {dataroot / version}; pass --dataroot (the folder holding "
-                          f"{version}/, samples/, maps/) and --version")
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             return NuScenes(version=version, dataroot=str(dataroot), verbose=False)
@@ -153,6 +165,14 @@ class NuScenesSource:
         self.stride, self.limit, self.horizon_s = stride, limit, horizon_s
         self.nusc = open_nuscenes(self.dataroot, version)
         self.families = FAMILIES
+        self.notes = {
+            "map": "none: lanes and the drivable area are not read (the map expansion is not used); map-free "
+                   "families only",
+            "signals": "nuScenes records no traffic-light or sign states: no light, sign or junction family",
+            "version": version,
+            "nuscenes-devkit": _devkit_version(),
+        }
+        self._emitted = 0
 
     # ------------------------------------------------------------------ scenes
     def clips(self) -> list[str]:
@@ -176,14 +196,16 @@ class NuScenesSource:
         return out
 
     def frames(self, clip: str) -> Iterator[LogFrame]:
-        """Every ``stride``-th key frame of one scene (at most ``limit``), with its camera files."""
+        """Every ``stride``-th key frame of one scene, until ``limit`` frames were emitted over all scenes."""
         samples = self.samples(clip)
         t0 = samples[0]["timestamp"]
         poses = [self._pose(s, t0) for s in samples]
         ids = self._ids(samples)
         episode = [s["name"] for s in self.nusc.scene].index(clip)
-        picked = list(range(0, len(samples), self.stride))[: self.limit]
-        for k in picked:
+        for k in range(0, len(samples), self.stride):
+            if self.limit is not None and self._emitted >= self.limit:
+                return
+            self._emitted += 1
             frame = self._frame(clip, episode, k, samples, poses, ids)
             yield LogFrame(frame=frame, camera_files=self._camera_files(samples[k]))
 

@@ -7,6 +7,7 @@ import math
 
 from drivechain.schema import QA, ChoiceAnswer
 from drivechain.teacher.context import TeacherContext
+from drivechain.teacher.families.log_annotations import direction
 from drivechain.teacher.families import _log as L
 from drivechain.teacher.families._log_ego import ego_future, lane_change, turn
 from drivechain.teacher.families.behavior import LATERAL, LONGITUDINAL, longitudinal_classes
@@ -74,4 +75,4 @@ def junction_turn(ctx: TeacherContext) -> list[QA]:
     )]
 
 
-FAMILIES = [longitudinal, lateral, junction_turn]
+FAMILIES = [longitudinal, lateral, junction_turn, direction]

@@ -9,6 +9,7 @@ import math
 from drivechain.schema import QA, BooleanAnswer, ChoiceAnswer, NumberAnswer, ObjectsAnswer
 from drivechain.teacher import bands
 from drivechain.teacher.context import TeacherContext
+from drivechain.teacher.families.log_annotations import category, status
 from drivechain.teacher.families import _log as L
 from drivechain.teacher.families._common import qa, r1, visible_vehicles
 
@@ -252,4 +253,5 @@ def static_obstacle(ctx: TeacherContext) -> list[QA]:
                objects=[i for _, i in sure] + edge_ids)]
 
 
-FAMILIES = [vehicle_lane, lane_counts_and_refer, lead_vehicle, traffic_light, stop_sign, junction_ahead, pedestrian_in_path, static_obstacle]
+FAMILIES = [vehicle_lane, lane_counts_and_refer, lead_vehicle, traffic_light, stop_sign, junction_ahead, pedestrian_in_path,
+            static_obstacle, category, status]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from drivechain.schema import QA, BooleanAnswer
 from drivechain.teacher.context import TeacherContext
+from drivechain.teacher.families.log_annotations import future_state
 from drivechain.teacher.families import _log as L
 from drivechain.teacher.families._common import qa, visible_vehicles
 
@@ -77,4 +78,4 @@ def pedestrian_enters_path(ctx: TeacherContext) -> list[QA]:
     return out
 
 
-FAMILIES = [cut_in, pedestrian_enters_path]
+FAMILIES = [cut_in, pedestrian_enters_path, future_state]

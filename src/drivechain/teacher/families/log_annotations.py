@@ -5,7 +5,8 @@
   without rider);
 - pred.future_state.vN: where a vehicle or cycle goes over the horizon in the recording: stationary,
   straight, left or right turn (displacement and heading change of its annotated track);
-- beh.turn: does the ego go straight or turn over the horizon (its recorded heading change).
+- beh.direction: does the ego go straight or turn over the horizon (its recorded heading change; the
+  junction turn of routes with a navigation command is beh.turn, log_behavior.py).
 Thresholds and bands below (docs/sources/nuscenes.md). On simulator frames they emit nothing.
 """
 
@@ -16,6 +17,7 @@ import math
 from drivechain.schema import QA, Agent, ChoiceAnswer
 from drivechain.teacher.context import TeacherContext
 from drivechain.teacher.families._common import in_band, qa
+from drivechain.teacher.families._log_ego import ego_future
 
 CATEGORIES = ["car", "truck", "bus", "trailer", "construction vehicle", "emergency vehicle", "motorcycle",
               "bicycle", "pedestrian", "animal"]
@@ -38,7 +40,7 @@ TURN_RAD = 0.35
 TURN_BAND_RAD = 0.1
 """Heading changes within TURN_RAD +- this (about 6 degrees) accept both straight and the turn."""
 EGO_MOVES_M = 2.0
-"""beh.turn is asked only if the ego travels at least this far over the horizon [m]."""
+"""beh.direction is asked only if the ego travels at least this far over the horizon [m]."""
 HORIZON_TOL_S = 0.05
 
 
@@ -151,17 +153,17 @@ def future_state(ctx: TeacherContext) -> list[QA]:
 # --------------------------------------------------------------------------- behavior
 
 
-def turn(ctx: TeacherContext) -> list[QA]:
-    """beh.turn: does the ego go straight, turn left or turn right over H (its recorded heading change)?"""
-    fut = ctx.frame.meta.get("ego_future") or []
-    if not _is_log(ctx) or not fut or fut[-1]["t_s"] < ctx.horizon_s - HORIZON_TOL_S:
+def direction(ctx: TeacherContext) -> list[QA]:
+    """beh.direction: does the ego go straight, turn left or turn right over H (its recorded heading change)?"""
+    fut = ego_future(ctx.frame, ctx.horizon_s) if _is_log(ctx) else []
+    if not fut:
         return []
     end = fut[-1]
     if math.hypot(end["rel_x_m"], end["rel_y_m"]) < EGO_MOVES_M:
         return []
     d = end["heading_rad"]
     label, ok = _turn_options(d, ("go straight", "turn left", "turn right"))
-    return [qa("beh.turn", "beh.turn", "behavior",
+    return [qa("beh.direction", "beh.direction", "behavior",
                f"Over the next {ctx.horizon_s:g} s, does the ego go straight, turn left or turn right?",
                ChoiceAnswer(options=TURNS, acceptable=sorted(TURNS.index(x) for x in ok), preferred=TURNS.index(label)),
                f"The recorded ego's heading changes by {math.degrees(d):+.0f} degrees in {end['t_s']:g} s "
@@ -169,9 +171,3 @@ def turn(ctx: TeacherContext) -> list[QA]:
                + (" Near the threshold: both answers accepted." if len(ok) > 1 else ""),
                parents=[q for q in ("plan.action",) if ctx.node(q)], heading_change_rad=round(d, 3))]
 
-
-FAMILIES_BY_STAGE = {
-    "perception": [category, status],
-    "prediction": [future_state],
-    "behavior": [turn],
-}
