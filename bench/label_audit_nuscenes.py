@@ -322,10 +322,8 @@ def _audit_tags(nusc, frame: dict, tok: str, by_id: dict, verdict) -> None:
     from nuscenes.utils.geometry_utils import BoxVisibility, view_points
 
     sample = nusc.get("sample", tok)
-    for aid, info in frame["meta"]["agents"].items():
-        if "tag" not in info:
-            continue
-        _, cam, x, y = info["tag"].strip("<>").split(",")
+    for aid, tag in frame["meta"]["drivelm_tags"].items():
+        _, cam, x, y = tag.strip("<>").split(",")
         _, boxes, K = nusc.get_sample_data(sample["data"][cam], box_vis_level=BoxVisibility.ALL,
                                            selected_anntokens=[by_id[int(aid)]["token"]])
         if not boxes:

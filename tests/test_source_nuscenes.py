@@ -127,7 +127,7 @@ def test_a_known_point_lands_on_the_expected_pixel(source):
 def test_drivelm_tags_name_the_camera_that_shows_most_of_the_agent(frames):
     f = frames["scene-0001"][2]
     for a in f.agents:
-        tag = f.meta["agents"][str(a.id)].get("tag")
+        tag = f.meta["drivelm_tags"].get(str(a.id))
         if not a.visible:
             assert tag is None
             continue

@@ -9,7 +9,7 @@ What a frame holds (docs/sources/nuscenes.md):
   bicycle racks) are not agents but still occlude;
 - per selected camera, each visible agent's clipped pixel box (sources/camera.py's rules, the camera
   built from ``calibrated_sensor`` and that camera's own ``ego_pose``) and a DriveLM-style tag
-  ``<c{id},{CAM},{x},{y}>`` in the camera that shows most of it; ``visible`` = shown by a selected
+  ``<c{id},{CAM},{x},{y}>`` (``meta['drivelm_tags']``) in the camera that shows most of it; ``visible`` = shown by a selected
   camera AND annotated visibility of at least 40 % (nuScenes' level 2 of 4);
 - the recorded-log conventions of sources/logs.py: ``meta['tracks']`` (each road user's annotations
   over H in the ego frame now: t, x, y, heading), ``meta['ego_path']`` (the ego's recorded positions
@@ -18,7 +18,7 @@ What a frame holds (docs/sources/nuscenes.md):
   annotated through the whole horizon at t = 1 .. H s, relative to an ego that keeps its recorded path
   at its current speed (id 0), like the simulator's IDLE future;
 - meta: scene, sample token, map availability, and per agent its nuScenes category, status
-  (attribute), visibility level and DriveLM tag.
+  (attribute) and visibility level.
 """
 
 from __future__ import annotations
@@ -268,7 +268,7 @@ class NuScenesSource:
         ego = Agent(id=0, category="car", x_m=pose.x_m, y_m=pose.y_m, heading_rad=pose.yaw_rad,
                     speed_mps=round(self._ego_speed(poses, k), 3), length_m=EGO_LENGTH_M, width_m=EGO_WIDTH_M)
         pixel = self._boxes(sample, ids)
-        agents, info, anns = [], {}, {}
+        agents, info, anns, tags = [], {}, {}, {}
         for ann_tok in sample["anns"]:
             ann = self.nusc.get("sample_annotation", ann_tok)
             cat = short_category(ann["category_name"])
@@ -291,7 +291,7 @@ class NuScenesSource:
             if boxes:
                 cam = max(boxes, key=lambda c: ((boxes[c][2] - boxes[c][0]) * (boxes[c][3] - boxes[c][1]),
                                                 -CAMERAS.index(c)))
-                entry["tag"] = drivelm_tag(aid, cam, boxes[cam])
+                tags[str(aid)] = drivelm_tag(aid, cam, boxes[cam])
             info[str(aid)] = entry
         agents.sort(key=lambda a: a.id)
         ready = poses[-1].t_s - pose.t_s >= self.horizon_s - TIME_TOL_S
@@ -305,7 +305,8 @@ class NuScenesSource:
                   "ego_path": self._ego_path(sample, pose),
                   "tracks": {str(aid): self._track(ann, samples, poses, k) for aid, ann in sorted(anns.items())},
                   "static_ids": sorted(int(i) for i, e in info.items() if e["status"] == "parked"),
-                  "agents": dict(sorted(info.items(), key=lambda kv: int(kv[0])))},
+                  "agents": dict(sorted(info.items(), key=lambda kv: int(kv[0]))),
+                  "drivelm_tags": dict(sorted(tags.items(), key=lambda kv: int(kv[0])))},
         )
         if ready:
             frame.future = self._future(frame, anns, samples, poses, k)

@@ -52,13 +52,17 @@ def _info(ctx: TeacherContext, a: Agent) -> dict:
     return ctx.frame.meta.get("agents", {}).get(str(a.id), {})
 
 
+def _tag(ctx: TeacherContext, a: Agent) -> str | None:
+    return ctx.frame.meta.get("drivelm_tags", {}).get(str(a.id))
+
+
 def _visible(ctx: TeacherContext) -> list[Agent]:
     return sorted((a for a in ctx.frame.agents if a.visible), key=lambda a: a.id)
 
 
 def name(ctx: TeacherContext, a: Agent) -> str:
     """'the car 3 <c3,CAM_FRONT,812.0,455.5>': category, id and (when shown) its DriveLM tag."""
-    tag = _info(ctx, a).get("tag")
+    tag = _tag(ctx, a)
     return f"the {a.category} {a.id}" + (f" {tag}" if tag else "")
 
 
@@ -84,7 +88,7 @@ def category(ctx: TeacherContext) -> list[QA]:
         if a.category not in CATEGORIES:
             continue
         i = CATEGORIES.index(a.category)
-        tag = _info(ctx, a).get("tag")
+        tag = _tag(ctx, a)
         out.append(qa(f"per.category.v{a.id}", "per.category", "perception",
                       f"What kind of road user is object {a.id}" + (f" {tag}" if tag else "")
                       + f"? Options: {', '.join(CATEGORIES)}.",
