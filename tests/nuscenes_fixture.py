@@ -1,6 +1,7 @@
 """A small nuScenes-format table set with scripted motion, written by the tests (no real data needed).
 
-Two scenes at 2 Hz, small 320x180 JPEGs for six cameras and a LIDAR_TOP key frame per sample:
+Two scenes at 2 Hz, small 320x180 JPEGs for six cameras, a LIDAR_TOP key frame per sample and four
+lidar sweeps between samples (non-key sample_data with their own ego poses, as the real data has):
 - ``scene-0001`` (world heading 30 degrees): the ego cruises at 10 m/s and brakes to a stop from
   t = 2 s; a car 25 m ahead brakes hard (4 m/s^2) from t = 1 s; a pedestrian crosses from the right
   40 m ahead; a car is parked on the right; a truck follows behind (visibility
@@ -32,6 +33,8 @@ CAMERA_YAWS_DEG = {
 }
 CAMERA_XYZ_M = (1.5, 0.0, 1.5)  # every camera sits here in the ego frame (a simplification)
 DT_S = 0.5
+SWEEPS = 4
+"""LIDAR_TOP sweeps (non-key sample_data with their own ego poses) between two key frames, as at 10 Hz."""
 T0_US = 1_533_151_603_547_590
 
 
@@ -54,17 +57,24 @@ class SceneScript:
     heading_rad: float
     ego: list[tuple[float, float, float]]  # x, y, yaw per sample
     tracks: list[Track]
+    ego_sweeps: list[list[tuple[float, float, float]]] = field(default_factory=list)  # poses between samples
 
 
 def _ego_profile(n: int, v0: float, brake_from_s: float | None, decel: float,
                  turn_from_s: float | None = None, yaw_rate: float = 0.0) -> list[tuple[float, float, float]]:
     """Integrate a speed/yaw profile at 0.01 s and sample every DT_S."""
+    return _ego_fine(n, v0, brake_from_s, decel, turn_from_s, yaw_rate)[::SWEEPS + 1][:n]
+
+
+def _ego_fine(n: int, v0: float, brake_from_s: float | None, decel: float,
+              turn_from_s: float | None = None, yaw_rate: float = 0.0) -> list[tuple[float, float, float]]:
+    """The same profile sampled every DT_S / (SWEEPS + 1): the LIDAR_TOP sweeps' ego poses."""
     out, x, y, yaw, v = [], 0.0, 0.0, 0.0, v0
-    steps = int(round(DT_S / 0.01))
-    for k in range(n):
+    steps = int(round(DT_S / (SWEEPS + 1) / 0.01))
+    for i in range((n - 1) * (SWEEPS + 1) + 1):
         out.append((x, y, yaw))
-        for _ in range(steps):
-            t = k * DT_S
+        for j in range(steps):
+            t = i * DT_S / (SWEEPS + 1) + j * 0.01
             if brake_from_s is not None and t >= brake_from_s:
                 v = max(0.0, v - decel * 0.01)
             if turn_from_s is not None and t >= turn_from_s:
@@ -98,7 +108,7 @@ def scripts(n: int = 12) -> list[SceneScript]:
             truck.states[k] = (-15.0 + 10.0 * t, 0.0, 0.0, "vehicle.moving", "2" if k < 4 else "1")
         cone.states[k] = (30.0, 4.5, 0.0, "", "4")
     s1 = SceneScript("scene-0001", (400.0, 1100.0), math.radians(30.0),
-                     _ego_profile(n, 10.0, 2.0, 3.0), [lead, ped, parked, truck, cone])
+                     _ego_profile(n, 10.0, 2.0, 3.0), [lead, ped, parked, truck, cone], _ego_fine(n, 10.0, 2.0, 3.0))
 
     cutter = Track("cutter", "vehicle.car", (1.9, 4.6, 1.6))
     oncoming = Track("oncoming", "vehicle.car", (1.9, 4.6, 1.6))
@@ -109,7 +119,8 @@ def scripts(n: int = 12) -> list[SceneScript]:
         if k < 8:
             oncoming.states[k] = (60.0 - 9.0 * t, 6.0, math.pi, "vehicle.moving", "3")
     s2 = SceneScript("scene-0002", (1500.0, 900.0), math.radians(-90.0),
-                     _ego_profile(n, 8.0, None, 0.0, turn_from_s=2.5, yaw_rate=0.35), [cutter, oncoming])
+                     _ego_profile(n, 8.0, None, 0.0, turn_from_s=2.5, yaw_rate=0.35), [cutter, oncoming],
+                     _ego_fine(n, 8.0, None, 0.0, turn_from_s=2.5, yaw_rate=0.35))
     return [s1, s2]
 
 
@@ -177,14 +188,28 @@ def write_fixture(root: Path, n: int = 12, with_images: bool = True) -> Path:
             for ch in channels:
                 cam = ch.startswith("CAM")
                 fname = f"samples/{ch}/{s.name}__{ch}__{ts}.{'jpg' if cam else 'pcd.bin'}"
+                sweeps = 0 if cam or k + 1 == n else SWEEPS
                 tables["sample_data"].append({
                     "token": f"sd-{tok}-{ch}", "sample_token": tok, "ego_pose_token": pose,
                     "calibrated_sensor_token": f"cs-{ch}", "timestamp": ts,
                     "fileformat": "jpg" if cam else "pcd", "is_key_frame": True,
                     "height": IMAGE_H if cam else 0, "width": IMAGE_W if cam else 0, "filename": fname,
-                    "prev": f"sd-{samples[k - 1]}-{ch}" if k else "",
-                    "next": f"sd-{samples[k + 1]}-{ch}" if k + 1 < n else "",
+                    "prev": (f"sd-{samples[k - 1]}-{ch}" + ("" if cam else f"-sw{SWEEPS}")) if k else "",
+                    "next": (f"sd-{tok}-{ch}-sw1" if sweeps else f"sd-{samples[k + 1]}-{ch}") if k + 1 < n else "",
                 })
+                for j in range(1, sweeps + 1):  # the lidar's non-key sweeps, each with its own ego pose
+                    sts = ts + int(j * DT_S / (SWEEPS + 1) * 1e6)
+                    wx, wy, wyaw = _to_world(s, *s.ego_sweeps[k * (SWEEPS + 1) + j])
+                    tables["ego_pose"].append({"token": f"{pose}-sw{j}", "translation": [wx, wy, 0.0],
+                                               "rotation": _q(wyaw), "timestamp": sts})
+                    tables["sample_data"].append({
+                        "token": f"sd-{tok}-{ch}-sw{j}", "sample_token": samples[k + 1], "ego_pose_token": f"{pose}-sw{j}",
+                        "calibrated_sensor_token": f"cs-{ch}", "timestamp": sts, "fileformat": "pcd",
+                        "is_key_frame": False, "height": 0, "width": 0,
+                        "filename": f"sweeps/{ch}/{s.name}__{ch}__{sts}.pcd.bin",
+                        "prev": f"sd-{tok}-{ch}" + (f"-sw{j - 1}" if j > 1 else ""),
+                        "next": f"sd-{tok}-{ch}-sw{j + 1}" if j < sweeps else f"sd-{samples[k + 1]}-{ch}",
+                    })
                 if cam and with_images:
                     path = root / fname
                     path.parent.mkdir(parents=True, exist_ok=True)

@@ -158,7 +158,11 @@ def test_recorded_futures_tracks_and_ego_future(frames):
     ego_end = f.meta["ego_future"][-1]
     assert ego_end["t_s"] == 3.0 and ego_end["rel_x_m"] == pytest.approx(s1.ego[7][0] - s1.ego[1][0], abs=2e-3)
     assert ego_end["speed_mps"] < 8.0  # the ego brakes from t = 2 s
-    assert f.meta["ego_path"][0][0] > 0 and all(abs(p[1]) < 1e-6 for p in f.meta["ego_path"])
+    # the path follows every lidar sweep's ego pose (10 Hz here), not only the 2 Hz key frames
+    path = f.meta["ego_path"]
+    fine = [(x - s1.ego[1][0], y) for x, y, _ in s1.ego_sweeps[(fx.SWEEPS + 1) * 1 + 1:]]
+    assert len(path) == len(fine) and path[0][0] == pytest.approx(1.0, abs=1e-3)  # 10 m/s x 0.1 s
+    assert all(p == pytest.approx(q, abs=2e-3) for p, q in zip(path, fine))
 
 
 def test_annotation_and_turn_labels(frames):
