@@ -7,7 +7,7 @@ following ``next`` tokens, the ego's speed and heading from its poses, and each 
 a second log replay written here with shapely polygons. DriveLM tags are checked against the
 devkit's own ``view_points`` projection.
 
-    .venv/bin/python bench/label_audit_nuscenes.py                          # the tests' scripted table set
+    .venv/bin/python bench/label_audit_nuscenes.py                          # the tests' scripted table set (with its map)
     .venv/bin/python bench/label_audit_nuscenes.py --dataroot ~/nuscenes --version v1.0-mini --show 10
 
 Prints, per family: labels audited, disagreements, skipped (ambiguous, or the truth itself inside a band).
@@ -57,7 +57,7 @@ class Tables:
     def __init__(self, dataroot: Path, version: str) -> None:
         t = {n: json.loads((dataroot / version / f"{n}.json").read_text()) for n in
              ("sample", "sample_data", "sample_annotation", "instance", "category", "attribute", "ego_pose",
-              "calibrated_sensor", "sensor")}
+              "calibrated_sensor", "sensor", "scene", "log")}
         self.by = {n: {r["token"]: r for r in rows} for n, rows in t.items()}
         sensor = {cs["token"]: self.by["sensor"][cs["sensor_token"]]["channel"] for cs in t["calibrated_sensor"]}
         self.lidar = {sd["sample_token"]: sd for sd in t["sample_data"]
@@ -70,6 +70,10 @@ class Tables:
         sd = self.lidar[sample_tok]
         p = self.by["ego_pose"][sd["ego_pose_token"]]
         return p["translation"][0], p["translation"][1], yaw(p["rotation"]), sd["timestamp"] * 1e-6
+
+    def location(self, sample_tok: str) -> str:
+        scene = self.by["scene"][self.by["sample"][sample_tok]["scene_token"]]
+        return self.by["log"][scene["log_token"]]["location"]
 
     def category(self, ann: dict) -> str | None:
         name = self.by["category"][self.by["instance"][ann["instance_token"]]["category_token"]]["name"]
@@ -227,6 +231,60 @@ def replay_safe(tables: Tables, sample_tok: str, action: str) -> tuple[bool, boo
     return True, near
 
 
+# ----------------------------------------------------------------------------- the lane map
+
+
+class RawMap:
+    """A map expansion file read with json: lane / connector polygons from their nodes, and connectivity."""
+
+    def __init__(self, path: Path) -> None:
+        from shapely.geometry import Polygon
+
+        raw = json.loads(path.read_text())
+        nodes = {n["token"]: (n["x"], n["y"]) for n in raw["node"]}
+        polys = {p["token"]: Polygon([nodes[t] for t in p["exterior_node_tokens"]]) for p in raw["polygon"]}
+        self.lanes = {r["token"]: polys[r["polygon_token"]] for r in raw["lane"] + raw["lane_connector"]}
+        self.conn = raw["connectivity"]
+
+    def ego_chain(self, x: float, y: float, path: list[tuple[float, float]]) -> list[str] | None:
+        from shapely.geometry import Point
+
+        here = [t for t, p in sorted(self.lanes.items()) if p.contains(Point(x, y))]
+        if not here:
+            return None
+        chain = [here[0]]
+        for _ in range(4):
+            nxt = [t for t in self.conn.get(chain[-1], {}).get("outgoing", [])
+                   if any(self.lanes[t].contains(Point(q)) for q in path)]
+            if len(nxt) != 1:
+                break
+            chain.append(nxt[0])
+        inc = self.conn.get(here[0], {}).get("incoming", [])
+        return inc[:1] + chain if len(inc) == 1 else chain
+
+
+def same_lane_truth(tables: "Tables", raw_map: RawMap, sample_tok: str, ann: dict) -> bool | None:
+    """Inside the ego's lane chain (None within 0.5 m of its edge or off the map)."""
+    from shapely.geometry import Point
+    from shapely.ops import unary_union
+
+    pose = tables.pose(sample_tok)
+    sd, path = tables.lidar[sample_tok], []
+    tok = sd["next"]
+    while tok:
+        nxt = tables.by["sample_data"][tok]
+        if (nxt["timestamp"] - sd["timestamp"]) * 1e-6 > 10.0:
+            break
+        path.append(tuple(tables.by["ego_pose"][nxt["ego_pose_token"]]["translation"][:2]))
+        tok = nxt["next"]
+    chain = raw_map.ego_chain(pose[0], pose[1], path)
+    if chain is None:
+        return None
+    area = unary_union([raw_map.lanes[t] for t in chain])
+    p = Point(ann["translation"][:2])
+    return None if area.boundary.distance(p) < 0.5 else bool(area.contains(p))
+
+
 # ----------------------------------------------------------------------------- the audit
 
 
@@ -235,7 +293,8 @@ def _choice(node: dict) -> tuple[str, set[str]]:
     return a["options"][a["preferred"]], {a["options"][i] for i in a["acceptable"]}
 
 
-def audit(dataset: Path, tables: Tables, devkit=None, show: int = 5) -> dict[str, Counter]:
+def audit(dataset: Path, tables: Tables, devkit=None, show: int = 5,
+          raw_maps: dict[str, RawMap] | None = None) -> dict[str, Counter]:
     """Per family: audited / wrong / skipped counts; prints the first disagreements."""
     stats: dict[str, Counter] = defaultdict(Counter)
     shown: Counter = Counter()
@@ -304,6 +363,13 @@ def audit(dataset: Path, tables: Tables, devkit=None, show: int = 5) -> dict[str
                     truth = turn_set(math.remainder(tables.pose(end)[2] - pose[2], math.tau),
                                      ("go straight", "turn left", "turn right"))
                 verdict(fam, _choice(n)[1] == truth, f"{where}: {truth}")
+            elif fam == "per.same_lane":
+                raw_map = (raw_maps or {}).get(tables.location(tok))
+                truth = same_lane_truth(tables, raw_map, tok, ann) if raw_map else None
+                if n["answer"]["accept_both"] or truth is None:
+                    verdict(fam, None, where)
+                else:
+                    verdict(fam, truth == n["answer"]["value"], f"{where}: map says {truth}")
             elif fam == "plan.safe":
                 if n["answer"].get("accept_both"):
                     verdict(fam, None, where)
@@ -349,14 +415,15 @@ def main(argv: list[str] | None = None) -> int:
         if root is None:
             from tests.nuscenes_fixture import write_fixture
 
-            root = write_fixture(Path(tmp) / "nuscenes")
+            root = write_fixture(Path(tmp) / "nuscenes", with_map=True)
         cfg = LogGenerateConfig(name="audit", source="nuscenes", dataroot=str(root), routes=args.scenes,
                                 cameras="all", stride=1, version=args.version)
         manifest = generate_logs(cfg, Path(tmp) / "data")
         from drivechain.sources.nuscenes import open_nuscenes
 
+        raw_maps = {p.stem: RawMap(p) for p in sorted((Path(root) / "maps" / "expansion").glob("*.json"))}
         stats = audit(Path(tmp) / "data", Tables(Path(root), args.version), open_nuscenes(Path(root), args.version),
-                      args.show)
+                      args.show, raw_maps)
     print(f"\n{manifest.counts['frames']} frames; dropped {manifest.counts.get('dropped', {})}")
     print(f"{'family':24s} {'audited':>8s} {'wrong':>6s} {'skipped':>8s}")
     total = Counter()

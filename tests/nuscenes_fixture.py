@@ -146,8 +146,45 @@ def intrinsic() -> list[list[float]]:
     return [[FOCAL_PX, 0.0, IMAGE_W / 2], [0.0, FOCAL_PX, IMAGE_H / 2], [0.0, 0.0, 1.0]]
 
 
-def write_fixture(root: Path, n: int = 12, with_images: bool = True) -> Path:
-    """Write the table set under ``root/VERSION`` (and JPEGs under ``root/samples``); returns root."""
+MAP_LANES = {  # scene-0001's road in its road frame: token -> (x0, x1, y_right, y_left), and successors
+    "lane-ego-0": (-100.0, -40.0, -1.75, 1.75), "lane-ego-a": (-40.0, 30.0, -1.75, 1.75),
+    "lane-ego-b": (30.0, 100.0, -1.75, 1.75), "lane-left": (-100.0, 100.0, 1.75, 5.25),
+    "lane-right": (-100.0, 100.0, -5.25, -1.75),
+}
+MAP_NEXT = {"lane-ego-0": ["lane-ego-a"], "lane-ego-a": ["lane-ego-b"]}
+
+
+def write_map_expansion(root: Path) -> Path:
+    """A minimal map expansion (lanes as rectangles, straight centre lines, connectivity) for scene-0001."""
+    s1 = scripts()[0]
+    layers: dict = {k: [] for k in ("polygon", "line", "node", "drivable_area", "road_segment", "road_block", "lane",
+                                    "ped_crossing", "walkway", "stop_line", "carpark_area", "road_divider",
+                                    "lane_divider", "traffic_light", "lane_connector")}
+    arcs, conn = {}, {}
+    for tok, (x0, x1, yr, yl) in MAP_LANES.items():
+        nodes = []
+        for i, (x, y) in enumerate(((x0, yr), (x1, yr), (x1, yl), (x0, yl))):
+            wx, wy, _ = _to_world(s1, x, y, 0.0)
+            nodes.append(f"{tok}-n{i}")
+            layers["node"].append({"token": nodes[-1], "x": wx, "y": wy})
+        layers["polygon"].append({"token": f"{tok}-poly", "exterior_node_tokens": nodes, "holes": []})
+        layers["lane"].append({"token": tok, "polygon_token": f"{tok}-poly", "lane_type": "CAR",
+                               "from_edge_line_token": "", "to_edge_line_token": "",
+                               "left_lane_divider_segments": [], "right_lane_divider_segments": []})
+        a, b = _to_world(s1, x0, (yr + yl) / 2, 0.0), _to_world(s1, x1, (yr + yl) / 2, 0.0)
+        arcs[tok] = [{"start_pose": [a[0], a[1], a[2]], "end_pose": [b[0], b[1], b[2]], "shape": "LSR",
+                      "radius": 999.0, "segment_length": [0.0, x1 - x0, 0.0]}]
+        conn[tok] = {"outgoing": MAP_NEXT.get(tok, []), "incoming": [k for k, v in MAP_NEXT.items() if tok in v]}
+    layers.update({"version": "1.3", "canvas_edge": [3000.0, 3000.0], "arcline_path_3": arcs, "connectivity": conn})
+    path = root / "maps" / "expansion" / "singapore-onenorth.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(layers))
+    return path
+
+
+def write_fixture(root: Path, n: int = 12, with_images: bool = True, with_map: bool = False) -> Path:
+    """Write the table set under ``root/VERSION`` (and JPEGs under ``root/samples``; the map expansion of
+    scene-0001's road with ``with_map``); returns root."""
     root = Path(root)
     tables: dict[str, list[dict]] = {k: [] for k in (
         "category", "attribute", "visibility", "instance", "sensor", "calibrated_sensor", "ego_pose",
@@ -237,6 +274,8 @@ def write_fixture(root: Path, n: int = 12, with_images: bool = True) -> Path:
     Image.new("L", (8, 8), 255).save(mask)
     tables["map"].append({"token": "map-0", "log_tokens": [f"log-{i}" for i in range(len(scripts(n)))],
                           "category": "semantic_prior", "filename": "maps/fixture-mask.png"})
+    if with_map:
+        write_map_expansion(root)
     out = root / VERSION
     out.mkdir(parents=True, exist_ok=True)
     for name, rows in tables.items():

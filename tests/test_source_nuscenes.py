@@ -190,3 +190,36 @@ def test_annotation_and_turn_labels(frames):
     assert turns[0] == (10, {"go straight"})
     assert turns[1] == (20, {"go straight", "turn left"})  # inside the 20 +- 6 degree band
     assert turns[3] == (40, {"turn left"})
+
+
+def test_map_expansion_gives_lanes_and_the_ego_lane(tmp_path):
+    from drivechain.sources.nuscenes import FAMILIES, NuScenesSource
+    from drivechain.teacher.graph import build_graph
+
+    root = fx.write_fixture(tmp_path / "withmap", n=8, with_map=True)
+    src = NuScenesSource(root, routes="scene-0001", cameras="all")
+    assert "per.same_lane" in src.families and "per.same_lane" not in FAMILIES
+    assert src.notes["map"].startswith("map expansion read for singapore-onenorth")
+    f = next(src.frames("scene-0001")).frame
+    assert f.meta["map"] is True and {ln.id for ln in f.lanes} == set(fx.MAP_LANES)
+    centre = next(ln for ln in f.lanes if ln.id == "lane-left").polyline_m
+    s1 = fx.scripts()[0]
+    for x, y in centre[::20]:  # the left lane's centre line is 3.5 m left of the ego's in the road frame
+        rx, ry = _road(s1, 0, *_road_of(s1, x, y))
+        assert ry == pytest.approx(3.5, abs=1e-3)
+    assert f.ego.lane_id == "lane-ego-a"
+    # successors its path enters, the single predecessor; never the parallel lanes
+    assert f.meta["ego_lane"]["lanes"] == ["lane-ego-0", "lane-ego-a", "lane-ego-b"]
+    names = {f.meta["agents"][str(a.id)]["instance_token"].rsplit("-", 1)[1]: a.id for a in f.agents}
+    g = build_graph(f, None)
+    answers = {k: g.get(f"per.same_lane.v{names[k]}") for k in ("lead", "parked", "truck")}
+    assert answers["lead"].answer.value is True and answers["truck"].answer.value is True  # ahead and behind
+    assert answers["parked"].answer.value is False and not answers["parked"].answer.accept_both
+    assert g.get(f"per.same_lane.v{names['ped']}") is None  # asked about vehicles only
+
+
+def _road_of(script: fx.SceneScript, wx: float, wy: float) -> tuple[float, float]:
+    """World -> the scripted road frame (the inverse of the fixture's placement)."""
+    dx, dy = wx - script.origin_xy[0], wy - script.origin_xy[1]
+    c, s = math.cos(script.heading_rad), math.sin(script.heading_rad)
+    return c * dx + s * dy, -s * dx + c * dy

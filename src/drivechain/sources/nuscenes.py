@@ -38,6 +38,7 @@ from drivechain.errors import ConfigError
 from drivechain.schema import Agent, Frame, FutureState
 from drivechain.sources.camera import Camera, box_corners, drivelm_tag, visible_boxes
 from drivechain.sources.logs import LogFrame
+from drivechain.sources.nuscenes_map import LaneMap, expansion_file
 
 CAMERAS = ("CAM_FRONT", "CAM_FRONT_LEFT", "CAM_FRONT_RIGHT", "CAM_BACK", "CAM_BACK_LEFT", "CAM_BACK_RIGHT")
 """DriveLM's camera order; CAM_FRONT first (single-image prompts show the first)."""
@@ -61,6 +62,8 @@ FAMILIES = frozenset({
 """The families a nuScenes frame can be labelled with, map-free: lane families (lead vehicle, lanes,
 cut-in, lane changes, obstacles in the lane) need lanes, and nuScenes has no traffic-light or sign
 states, so no light, sign or junction family is declared."""
+MAP_FAMILIES = frozenset({"per.same_lane"})
+"""Added when the user has the map expansion of the scenes' locations (sources/nuscenes_map.py)."""
 TIME_TOL_S = 0.05
 """Key frames are about 0.5 s apart, not exactly: times within this of a target count as that time [s]."""
 PATH_AHEAD_S = 10.0
@@ -164,10 +167,14 @@ class NuScenesSource:
         self.cameras = CAMERA_SETS[cameras]
         self.stride, self.limit, self.horizon_s = stride, limit, horizon_s
         self.nusc = open_nuscenes(self.dataroot, version)
-        self.families = FAMILIES
+        self._maps: dict[str, LaneMap | None] = {}
+        located = {self._location(s["name"]) for s in self.nusc.scene}
+        with_map = sorted(loc for loc in located if expansion_file(self.dataroot, loc).is_file())
+        self.families = FAMILIES | (MAP_FAMILIES if with_map else frozenset())
         self.notes = {
-            "map": "none: lanes and the drivable area are not read (the map expansion is not used); map-free "
-                   "families only",
+            "map": (f"map expansion read for {', '.join(with_map)}: lanes near the ego, lane under each road user, "
+                    "the ego's lane (per.same_lane); other lane families are not asked" if with_map else
+                    "none: no map expansion under maps/expansion/, lanes are not read; map-free families only"),
             "signals": "nuScenes records no traffic-light or sign states: no light, sign or junction family",
             "version": version,
             "nuscenes-devkit": _devkit_version(),
@@ -194,6 +201,21 @@ class NuScenesSource:
             out.append(rec)
             tok = rec["next"]
         return out
+
+    def _location(self, scene_name: str) -> str:
+        scene = next(s for s in self.nusc.scene if s["name"] == scene_name)
+        return self.nusc.get("log", scene["log_token"])["location"]
+
+    def lane_map(self, scene_name: str) -> LaneMap | None:
+        """The map expansion of the scene's location, or None when the user does not have it."""
+        loc = self._location(scene_name)
+        if loc not in self._maps:
+            try:
+                self._maps[loc] = LaneMap(self.dataroot, loc) if expansion_file(self.dataroot, loc).is_file() else None
+            except Exception as exc:  # the devkit asserts / raises anything on a broken expansion file
+                raise ConfigError(f"cannot read the map expansion {expansion_file(self.dataroot, loc)}: "
+                                  f"{type(exc).__name__}: {exc}") from None
+        return self._maps[loc]
 
     def frames(self, clip: str) -> Iterator[LogFrame]:
         """Every ``stride``-th key frame of one scene, until ``limit`` frames were emitted over all scenes."""
@@ -310,7 +332,29 @@ class NuScenesSource:
         )
         if ready:
             frame.future = self._future(frame, anns, samples, poses, k)
+        lane_map = self.lane_map(scene)
+        if lane_map is not None:
+            self._add_lanes(frame, lane_map)
         return frame
+
+    def _add_lanes(self, frame: Frame, lane_map: LaneMap) -> None:
+        """Frame.lanes, every lane_id, and meta['ego_lane'] (who is in the ego's lane) from the map expansion."""
+        ego = frame.ego
+        frame.lanes = lane_map.lanes_near(ego.x_m, ego.y_m)
+        ego.lane_id = lane_map.lane_at(ego.x_m, ego.y_m)
+        for a in frame.agents:
+            a.lane_id = lane_map.lane_at(a.x_m, a.y_m)
+        frame.meta["map"] = True
+        if ego.lane_id is None:
+            return  # off the mapped lanes (a car park, an unmapped road): no lane questions
+        c, s = math.cos(ego.heading_rad), math.sin(ego.heading_rad)
+        path = [(ego.x_m + c * x - s * y, ego.y_m + s * x + c * y) for x, y in frame.meta["ego_path"]]
+        chain = lane_map.ego_lane(ego.lane_id, path)
+        members = {}
+        for a in frame.agents:
+            inside, edge = lane_map.membership(chain, a.x_m, a.y_m)
+            members[str(a.id)] = {"inside": inside, "edge_m": round(edge, 3)}
+        frame.meta["ego_lane"] = {"lanes": chain, "agents": members}
 
     def _within(self, poses: list[EgoPose], k: int, horizon_s: float) -> list[int]:
         return [j for j in range(k + 1, len(poses)) if poses[j].t_s - poses[k].t_s <= horizon_s + TIME_TOL_S]

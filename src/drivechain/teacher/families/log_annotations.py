@@ -1,6 +1,7 @@
 """Families of recorded logs that read per-agent annotations (``Frame.meta['agents']``) and recorded tracks.
 
 - per.category.vN: the annotated kind of road user (car, truck, bus, pedestrian, ...);
+- per.same_lane.vN (with a lane map): is the road user in the ego's lane (sources/nuscenes_map.py);
 - per.status.vN: the annotated status attribute (moving / stopped / parked; moving / standing; with or
   without rider);
 - pred.future_state.vN: where a vehicle or cycle goes over the horizon in the recording: stationary,
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import math
 
-from drivechain.schema import QA, Agent, ChoiceAnswer
+from drivechain.schema import QA, Agent, BooleanAnswer, ChoiceAnswer
 from drivechain.teacher.context import TeacherContext
 from drivechain.teacher.families._common import in_band, qa
 from drivechain.teacher.families._log_ego import ego_future
@@ -39,6 +40,8 @@ TURN_RAD = 0.35
 """A heading change above this (about 20 degrees) over the horizon is a turn [rad]."""
 TURN_BAND_RAD = 0.1
 """Heading changes within TURN_RAD +- this (about 6 degrees) accept both straight and the turn."""
+SAME_LANE_BAND_M = 0.5
+"""A road user whose centre is within this of the ego lane's edge accepts both answers of per.same_lane [m]."""
 EGO_MOVES_M = 2.0
 """beh.direction is asked only if the ego travels at least this far over the horizon [m]."""
 HORIZON_TOL_S = 0.05
@@ -114,6 +117,27 @@ def status(ctx: TeacherContext) -> list[QA]:
                       ChoiceAnswer(options=options, acceptable=[options.index(st)], preferred=options.index(st)),
                       f"{name(ctx, a)[0].upper() + name(ctx, a)[1:]} is annotated as {st}.",
                       parents=[parent] if ctx.node(parent) else [], objects=[a.id]))
+    return out
+
+
+def same_lane(ctx: TeacherContext) -> list[QA]:
+    """per.same_lane.vN (with a lane map): is a visible vehicle's centre inside the ego's lane, ahead or behind?"""
+    lane = ctx.frame.meta.get("ego_lane")
+    if not _is_log(ctx) or not lane:
+        return []
+    out = []
+    for a in _visible(ctx):
+        m = lane["agents"].get(str(a.id))
+        if a.category not in TURNING_CATEGORIES or m is None:
+            continue
+        both = m["edge_m"] < SAME_LANE_BAND_M
+        parent = f"per.category.v{a.id}"
+        out.append(qa(f"per.same_lane.v{a.id}", "per.same_lane", "perception",
+                      f"Is {name(ctx, a)} in the ego vehicle's lane (ahead or behind)?",
+                      BooleanAnswer(value=m["inside"], accept_both=both),
+                      f"By the lane map its centre is {'inside' if m['inside'] else 'outside'} the ego's lane, "
+                      f"{m['edge_m']:.1f} m from its edge" + (": near the edge, both answers accepted." if both else "."),
+                      parents=[parent] if ctx.node(parent) else [], objects=[a.id], edge_m=m["edge_m"]))
     return out
 
 

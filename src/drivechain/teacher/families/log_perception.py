@@ -9,7 +9,7 @@ import math
 from drivechain.schema import QA, BooleanAnswer, ChoiceAnswer, NumberAnswer, ObjectsAnswer
 from drivechain.teacher import bands
 from drivechain.teacher.context import TeacherContext
-from drivechain.teacher.families.log_annotations import category, status
+from drivechain.teacher.families.log_annotations import category, same_lane, status
 from drivechain.teacher.families import _log as L
 from drivechain.teacher.families._common import qa, r1, visible_vehicles
 
@@ -254,4 +254,4 @@ def static_obstacle(ctx: TeacherContext) -> list[QA]:
 
 
 FAMILIES = [vehicle_lane, lane_counts_and_refer, lead_vehicle, traffic_light, stop_sign, junction_ahead, pedestrian_in_path,
-            static_obstacle, category, status]
+            static_obstacle, category, status, same_lane]
