@@ -52,6 +52,17 @@ def test_generate_writes_a_valid_dataset_with_six_cameras_and_the_map_free_famil
         assert list(rec.frame.images) == list(CAMERAS)  # DriveLM's camera order, front first
         for rel in list(rec.frame.images.values()) + list(rec.frame.meta["images_raw"].values()):
             assert ds.image_path(rel).is_file()
+    # the multi-camera prompt: every camera's image follows its name, in that order; tags are explained
+    from drivechain.models.base import ImagePart, TextPart
+    from drivechain.prompts import build_request
+
+    rec = next(r for r in ds.records() if r.graph.stage("perception"))
+    targets = [n for n in rec.graph.nodes if n.family == "per.status"]
+    parts = build_request(rec, targets, image=True, upstream=[], cameras="all").messages[-1].content
+    images = [i for i, p in enumerate(parts) if isinstance(p, ImagePart)]
+    assert [parts[i].path for i in images] == [rec.frame.images[c] for c in CAMERAS]
+    assert [parts[i - 1].text for i in images] == [f"Camera {c}:" for c in CAMERAS]
+    assert any(isinstance(p, TextPart) and "<c" in p.text for p in parts)
 
 
 def test_log_replay_planning_on_the_scripted_scenes(dataset):
