@@ -55,7 +55,8 @@ FAMILIES = frozenset({
     # simulator families whose inputs a nuScenes frame has (vehicles, ahead/behind, counts, futures)
     "per.vehicles", "per.vehicle_side", "per.count", "pred.motion", "pred.near_ego",
     # recorded-log families that need no lane map (the ego's path is the path it really drove)
-    "per.pedestrian_in_path", "pred.pedestrian_enters_path", "plan.safe", "plan.action", "beh.longitudinal",
+    "per.pedestrian_in_path", "pred.pedestrian_enters_path", "plan.safe", "plan.action", "plan.danger",
+    "plan.danger_reason", "plan.importance", "beh.longitudinal",
     # annotation families (teacher/families/log_annotations.py)
     "per.category", "per.status", "pred.future_state", "beh.direction",
 })
