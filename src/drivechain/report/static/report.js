@@ -127,6 +127,9 @@
       document.querySelectorAll("#filters select, #filters input").forEach(function (x) {
         x.addEventListener(x.tagName === "INPUT" ? "input" : "change", applyFilters);
       });
+      $("f-count").insertAdjacentElement("afterend", el("p", "muted", "Squares beside each frame: one group per model (" +
+        idx.models.join(", ") + "), one square per stage (" + idx.stages.join(", ") +
+        "): green right, yellow partial, red wrong, dark red unsafe, grey not asked. Hover for words."));
       $("f-clear").addEventListener("click", function () { resetFilters(); applyFilters(); });
       $("p-prev").addEventListener("click", function () { if (page > 0) { page--; renderList(); } });
       $("p-next").addEventListener("click", function () { if ((page + 1) * PAGE < filtered.length) { page++; renderList(); } });
