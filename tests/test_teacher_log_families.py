@@ -139,6 +139,16 @@ def test_disagreeing_votes_drop_the_action_and_count_it(graphs):
     assert graph.get("plan.action") is None and frame.meta["dropped"] == {"plan.action": 1}
 
 
+def test_an_expert_that_speeds_up_votes_for_no_manoeuvre(graphs):
+    frame = graphs[(RED, 0)][0].model_copy(deep=True)
+    frame.meta["controls"] = {"should_brake": 0}
+    v0 = frame.ego.speed_mps
+    frame.meta["ego_future"] = [dict(s, speed_mps=v0 + 3.0 * s["t_s"]) for s in frame.meta["ego_future"]]
+    assert _log_ego.expert_manoeuvre(frame, 3.0) is None  # not KEEP: the expert did not hold its speed
+    frame.meta["ego_future"] = [dict(s, speed_mps=v0) for s in frame.meta["ego_future"]]
+    assert _log_ego.expert_manoeuvre(frame, 3.0) == "KEEP"
+
+
 def test_turn_at_the_junction_from_the_driven_path(graphs):
     frame = graphs[(RED, 0)][0].model_copy(deep=True)
     frame.meta["near_command_rel_m"] = [10.0, 0.0]

@@ -41,7 +41,7 @@ def lane_change(frame: Frame, horizon_s: float) -> tuple[str | None, bool]:
 
 
 def expert_manoeuvre(frame: Frame, horizon_s: float) -> str | None:
-    """The recorded expert's manoeuvre over H, or None when the clip ends before H."""
+    """The recorded expert's manoeuvre over H; None when the clip ends before H or the ego clearly speeds up."""
     fut = ego_future(frame, horizon_s)
     if not fut:
         return None
@@ -53,6 +53,8 @@ def expert_manoeuvre(frame: Frame, horizon_s: float) -> str | None:
         return "STOP"
     if v1 - v0 < -DV_MPS or (frame.meta.get("controls") or {}).get("should_brake"):
         return "SLOW_DOWN"
+    if v1 - v0 > DV_MPS:
+        return None  # a clear speed-up is none of the manoeuvres (KEEP holds the speed): no expert vote
     return "KEEP"
 
 
