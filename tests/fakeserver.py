@@ -16,7 +16,9 @@ Fault kinds: ``"500"``, ``"502"``, ``"503"`` (server error), ``"429"`` (with Ret
 ``"400"`` (client error, not retryable), ``"401"`` (echoes the Authorization header back in the
 body, as careless servers do), ``"hang"`` (no answer until ``hang_s`` or server stop),
 ``"malformed"`` (200 with a body that is not JSON), ``"nochoices"`` (200, JSON without choices),
-``"drop"`` (connection closed without a response). Faults come from a script per request index
+``"emptychoices"`` (200, ``choices: []``), ``"null"`` (200, ``content: null``), ``"empty"`` (200,
+``content: ""``), ``"404"`` (not found, as a base URL without /v1 gets), ``"ansi"`` (500 whose body
+carries terminal escape sequences), ``"drop"`` (connection closed without a response). Faults come from a script per request index
 (``faults={index: kind}`` or a callable ``faults(index, body) -> kind | None``) and/or a seeded rate
 (``fault_rate=0.2, fault_kinds=("500", "429")``).
 
@@ -38,7 +40,8 @@ from typing import Any
 
 from aiohttp import web
 
-FAULT_KINDS = ("500", "502", "503", "429", "400", "401", "hang", "malformed", "nochoices", "drop")
+FAULT_KINDS = ("500", "502", "503", "429", "400", "401", "404", "hang", "malformed", "nochoices", "emptychoices",
+               "null", "empty", "ansi", "drop")
 
 Reply = Callable[[list[dict[str, Any]]], str]
 Faults = Mapping[int, str] | Callable[[int, dict[str, Any]], str | None]
@@ -263,8 +266,15 @@ class FakeServer:
         })
 
     async def _fault_response(self, fault: str, request: web.Request) -> web.StreamResponse | None:
-        if fault in ("500", "502", "503", "400"):
+        if fault in ("500", "502", "503", "400", "404"):
             return web.json_response({"error": {"message": f"injected {fault}"}}, status=int(fault))
+        if fault == "ansi":
+            return web.Response(text="\x1b[2J\x1b[31mboom\x1b[0m\x07 \x1b]0;pwned\x07", status=500)
+        if fault in ("null", "empty", "emptychoices"):
+            choices = [] if fault == "emptychoices" else [
+                {"index": 0, "message": {"role": "assistant", "content": None if fault == "null" else ""},
+                 "finish_reason": "stop"}]
+            return web.json_response({"id": "x", "object": "chat.completion", "choices": choices, "usage": {}})
         if fault == "429":
             return web.json_response({"error": {"message": "rate limited"}}, status=429,
                                      headers={"Retry-After": self.retry_after})
@@ -308,10 +318,26 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
     parser.add_argument("--reply", default=None, help="fixed reply text (default: echo)")
+    parser.add_argument("--faults", default="", help="KIND=RATE,... e.g. 500=0.2,429=0.1,hang=0.05,null=0.05")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the fault stream")
+    parser.add_argument("--hang", type=float, default=30.0, help="seconds a 'hang' fault holds the request")
     args = parser.parse_args()
     fixed = args.reply
-    srv = FakeServer(port=args.port, latency_s=args.latency, log_bodies=False,
-                     reply=(lambda _m: fixed) if fixed is not None else None)
+    rates = {k: float(v) for k, v in (item.split("=") for item in args.faults.split(",") if item)}
+    rng = random.Random(args.seed)
+    lock = threading.Lock()
+
+    def pick(_index: int, _body: dict[str, Any]) -> str | None:
+        with lock:
+            x = rng.random()
+        for kind, rate in rates.items():
+            if x < rate:
+                return kind
+            x -= rate
+        return None
+
+    srv = FakeServer(port=args.port, latency_s=args.latency, log_bodies=False, hang_s=args.hang,
+                     reply=(lambda _m: fixed) if fixed is not None else None, faults=pick if rates else None)
     srv.start()
     print(f"PORT {srv.port}", flush=True)
     try:

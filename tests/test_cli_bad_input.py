@@ -27,12 +27,31 @@ def _copy(src: Path, dst: Path) -> Path:
     return dst
 
 
+def _rehash(folder: Path) -> Path:
+    """Make the manifest agree with an edited frames.jsonl, so the edit itself is what gets caught."""
+    import hashlib
+
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    manifest["frames_sha256"] = hashlib.sha256((folder / "frames.jsonl").read_bytes()).hexdigest()
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return folder
+
+
 def _edit_first_line(folder: Path, edit) -> Path:
     path = folder / "frames.jsonl"
     lines = path.read_text(encoding="utf-8").splitlines()
     lines[0] = edit(lines[0])
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return folder
+    return _rehash(folder)
+
+
+def _run_folder(path: Path, summary: dict | None = None, scores: bytes | None = None) -> Path:
+    path.mkdir()
+    if summary is not None:
+        (path / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    if scores is not None:
+        (path / "scores.jsonl").write_bytes(scores)
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +85,33 @@ def scratch(tmp_path_factory, tiny_dataset: Path) -> dict[str, Path]:
     _edit_first_line(_copy(tiny_dataset, root / "escape"), escape)
     (root / "garbsum").mkdir()
     (root / "garbsum" / "summary.json").write_text('{"model": ', encoding="utf-8")
+    # frames.jsonl with a byte that is not UTF-8 (the manifest agrees with the bytes)
+    latin = _copy(tiny_dataset, root / "latin")
+    raw = (latin / "frames.jsonl").read_bytes()
+    (latin / "frames.jsonl").write_bytes(raw.replace(b'"scenario"', b'"sc\xe9nario"', 1))
+    _rehash(latin)
+    (root / "ro").mkdir()
+    (root / "ro").chmod(0o555)
+    # a run folder whose results.sqlite is read-only, and one whose results.sqlite is someone else's
+    import sqlite3
+
+    for name, sql in (("rosql", "CREATE TABLE results (key TEXT PRIMARY KEY, model TEXT NOT NULL, frame_id TEXT,"
+                       " request TEXT, status TEXT, text TEXT, error TEXT, prompt_tokens INT, completion_tokens INT,"
+                       " reasoning_tokens INT, latency_s REAL, attempts INT)"),
+                      ("foreignsql", "CREATE TABLE results (id INTEGER PRIMARY KEY, payload BLOB)")):
+        (root / name).mkdir()
+        with sqlite3.connect(root / name / "results.sqlite") as db:
+            db.execute(sql)
+    (root / "rosql" / "results.sqlite").chmod(0o444)
+    eval_summary = {"model": "m", "overall": 0.5, "stages": {"perception": 0.5}, "transitions": {},
+                    "transitions_no_image": {}, "requests": 1, "failures": 0, "unparsed": 0, "frames": 1}
+    _run_folder(root / "wrongtypes", {**eval_summary, "stages": "high", "overall": "0.5", "transitions": [1, 2],
+                                      "frames": {"n": 1}, "tokens": 7, "latency_s": "fast"})
+    _run_folder(root / "badscores", eval_summary, b"\xff\xfe\x00garbage\n\x89PNG\r\n")
+    # with its dataset named, the report's frame browser reads the scores
+    (root / "badscores" / "config.json").write_text(json.dumps({"data": str(tiny_dataset), "model": "m"}))
     for name in ("bad.toml", "unknown.toml", "wrongtype.toml", "afile", "foreign", "empty", "nomani", "trunc",
-                 "wrongfield", "escape", "garbsum"):
+                 "wrongfield", "escape", "garbsum", "latin", "ro", "rosql", "foreignsql", "wrongtypes", "badscores"):
         p[name.replace(".", "_")] = root / name
     p["root"] = root
     return p
@@ -109,6 +153,26 @@ CASES = [
     ("report-out-is-file", "report {garbsum} --out {afile}"),
     ("report-out-under-file", "report {garbsum} --out {afile}/sub"),
     ("demo-out-is-file", "demo --out {afile}"),
+    ("eval-frames-not-utf8", "eval --data {latin} --model oracle --out {out}"),
+    ("eval-frames-not-utf8-no-verify", "eval --data {latin} --model oracle --no-verify --out {out}"),
+    ("eval-out-read-only", "eval --data {ds} --model oracle --out {ro}/out"),
+    ("eval-run-read-only", "eval --data {ds} --model oracle --out {ro}"),
+    ("eval-sqlite-read-only", "eval --data {ds} --model oracle --out {rosql}"),
+    ("eval-sqlite-foreign-schema", "eval --data {ds} --model oracle --out {foreignsql}"),
+    ("eval-temperature-inf", "eval --data {ds} --model oracle --temperature inf --out {out}"),
+    ("eval-temperature-nan", "eval --data {ds} --model oracle --temperature nan --out {out}"),
+    ("eval-max-failure-rate-above-1", "eval --data {ds} --model oracle --max-failure-rate 2 --out {out}"),
+    ("closedloop-horizon-huge", "closedloop --model oracle --scenarios highway --horizon 1e7 --out {out}"),
+    ("closedloop-horizon-zero", "closedloop --model oracle --scenarios highway --horizon 0 --out {out}"),
+    ("closedloop-out-read-only", "closedloop --model oracle --scenarios highway --out {ro}/out"),
+    ("gen-horizon-huge", "generate --scenarios highway --horizon 1e7 --out {out}"),
+    ("gen-epsilon-nan", "generate --scenarios highway --epsilon nan --out {out}"),
+    ("process-temperature-nan", "process --data {ds} --temperature nan --out {out}"),
+    ("process-out-read-only", "process --data {ds} --out {ro}/out"),
+    ("prm-eval-threshold-nan", "prm-eval --data {ds} --threshold nan --out {out}"),
+    ("report-summary-wrong-types", "report {wrongtypes} --out {out}"),
+    ("report-scores-unreadable", "report {badscores} --out {out}"),
+    ("report-out-read-only", "report {badscores} --out {ro}/out"),
     ("demo-unknown-size", "demo --size huge --out {out}"),
 ]
 
@@ -119,7 +183,7 @@ def test_bad_input_is_one_line_and_exit_2(scratch: dict[str, Path], tmp_path: Pa
     out = tmp_path / "out"
     values = {k: str(v) for k, v in scratch.items()} | {"out": str(out), "url": _closed_port_url()}
     args = [a.format_map(values) for a in shlex.split(argv)]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
     env.pop("DRIVECHAIN_BASE_URL", None)
     proc = subprocess.run([sys.executable, "-m", "drivechain.cli", *args], capture_output=True, text=True,
                           env=env, timeout=60, cwd=tmp_path)
@@ -129,5 +193,8 @@ def test_bad_input_is_one_line_and_exit_2(scratch: dict[str, Path], tmp_path: Pa
     assert "Traceback" not in proc.stderr
     assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
     assert not out.exists()
+    assert not [p for p in scratch["root"].iterdir() if p.name.startswith(".")]  # no half-built report
+    for name, files in (("ro", []), ("rosql", ["results.sqlite"]), ("foreignsql", ["results.sqlite"])):
+        assert sorted(p.name for p in scratch[name].iterdir()) == files  # nothing written into them
     assert sorted(p.name for p in scratch["foreign"].iterdir()) == ["keep.txt"]
     assert scratch["afile"].read_text(encoding="utf-8") == "x"

@@ -21,14 +21,18 @@ def test_garbage_replies_and_failed_requests_fall_back_and_are_counted(tmp_path:
     with FakeServer(reply=reply, faults={2: "400"}) as srv:
         cfg = LoopConfig(model="openai:garbage", base_url=srv.base_url, scenarios=["merge"], episodes=1,
                          max_steps=4, seed=5, teacher_baseline=False, replay=False, fallback="SLOWER")
-        summary = run_closedloop(cfg, tmp_path / "run", RunOptions(workers=1, concurrency=2, retries=0, progress=False))
+        # one failed request in four decisions: allowed here (the incomplete case is in test_faults.py)
+        summary = run_closedloop(cfg, tmp_path / "run", RunOptions(workers=1, concurrency=2, retries=0, progress=False,
+                                                                   max_failure_rate=0.5))
         requests_seen = srv.count
     assert summary["episodes"] == 1 and summary["errors"] == []
     steps = [json.loads(line) for line in (tmp_path / "run" / "steps/model/merge/0000.jsonl").read_text().splitlines()]
     assert len(steps) == 4 and requests_seen == 4 and all(n == 1 for n in seen_images)
     assert all(s["fallback"] and s["action"] == "SLOWER" and s["model_action"] is None for s in steps)
     assert sum(1 for s in steps if s["failure"].startswith("request failed")) == 1
-    assert summary["failures"] == {"requests": 1, "fallback_actions": 4, "episodes": 0}
+    assert summary["failures"] == {"requests": 1, "fallback_actions": 4, "episodes": 0, "fallback_request_failed": 1,
+                                   "fallback_unusable": 3, "incomplete_episodes": 0}
+    assert summary["complete"] is True
     assert summary["teacher_agreement"] == 0.0 and summary["qa"]["planning"] == 0.0
 
 

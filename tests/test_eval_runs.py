@@ -23,7 +23,7 @@ from tests.fakeserver import FAULT_KINDS, FakeServer
 from tests.test_eval_helpers import write_dataset
 from tests.test_eval_protocols import Recorder, prompt_key, rows_of, run
 
-VOLATILE = {"wall_s", "latency_s", "this_run"}
+VOLATILE = {"wall_s", "latency_s", "this_run", "requests_per_s"}
 SECRET = "sk-test-DO-NOT-LEAK-5f3a9c"
 
 

@@ -166,11 +166,15 @@ class Dataset:
         """Every FrameRecord in file order; a bad line raises DatasetError naming file and line."""
         path = self.root / FRAMES
         try:
-            fh = open(path, encoding="utf-8")
+            fh = open(path, "rb")  # bytes: a line that is not UTF-8 is named, not a traceback mid-iteration
         except OSError as exc:
             raise DatasetError(f"{path} cannot be read ({exc.strerror}); regenerate the dataset") from None
         with fh:
-            for number, line in enumerate(fh, start=1):
+            for number, raw in enumerate(fh, start=1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise DatasetError(f"{path}:{number}: not UTF-8 text; regenerate the dataset") from None
                 if not line.strip():
                     continue
                 try:

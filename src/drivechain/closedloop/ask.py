@@ -33,6 +33,8 @@ class Decision:
     model_action: str | None = None
     fallback: bool = False
     failure: str | None = None
+    # The fallback was forced by a failed request (server fault), not by an unusable answer.
+    request_failed: bool = False
     answers: dict[str, str | None] = field(default_factory=dict)
     grades: list[dict[str, Any]] = field(default_factory=list)
     qa: dict[str, float | None] = field(default_factory=dict)
@@ -121,6 +123,7 @@ async def decide(
             text = format_value(qa, p.value) if p.unparsed is None else (p.raw or "unknown")
             upstream.append((qa, text))
     decision.qa = _stage_means(graded)
+    decision.request_failed = failed is not None
     node = record.graph.get(ACTION_QID)
     p = parsed_all.get(ACTION_QID)
     if node is None or not isinstance(node.answer, ChoiceAnswer):
@@ -137,4 +140,5 @@ async def decide(
         decision.fallback = True
         return decision
     decision.action = decision.model_action = action
+    decision.request_failed = False  # the model decided despite a failed upstream request
     return decision

@@ -28,6 +28,7 @@ from drivechain.closedloop.metrics import abilities, aggregate, ability_breakdow
 from drivechain.closedloop.replay import caption
 from drivechain.dataset import atomic_write_bytes
 from drivechain.errors import ConfigError, DrivechainError
+from drivechain.evaluation.runfolder import remove_run_files
 from drivechain.schema import FrameRecord
 
 CONFIG = "config.json"
@@ -108,6 +109,9 @@ class RunOptions(BaseModel):
     retries: int = 4
     prices: str | None = None
     progress: bool = True
+    # An episode whose decisions fell back on failed requests above this share is incomplete.
+    max_failure_rate: float = Field(default=0.05, ge=0.0, le=1.0)
+    force: bool = False
 
 
 # ---------------------------------------------------------------------- run folder
@@ -126,24 +130,33 @@ def done_path(out: Path, spec: EpisodeSpec) -> Path:
     return out / DONE_DIR / f"{spec.key}.json"
 
 
-def prepare_run(cfg: LoopConfig, out: Path) -> None:
-    """Create the run folder or check that an existing one belongs to the same config."""
+OWNED = (CONFIG, SUMMARY, EPISODES, DONE_DIR, STEPS_DIR, RECORD_DIR, DATASET_DIR, "images", "replays",
+         "results.sqlite")
+
+
+def prepare_run(cfg: LoopConfig, out: Path, force: bool = False) -> None:
+    """Create the run folder or check that an existing one belongs to the same config (``force``: replace it)."""
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} exists and is not a folder; choose another --out")
     path = out / CONFIG
     data = cfg.model_dump(mode="json")
-    if out.is_dir() and not path.exists() and any(out.iterdir()):
+    if out.is_dir() and not path.exists() and any(p.name != ".drivechain.lock" for p in out.iterdir()):
         raise ConfigError(f"--out {out} is a non-empty folder that holds no closedloop run; choose another --out")
     if path.exists():
         try:
             old = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            raise ConfigError(f"{path} is unreadable; delete the run folder or use another --out") from None
+            old = None
+            if not force:
+                raise ConfigError(f"{path} is unreadable; use --force to replace the run or choose another --out") from None
         finished = out / DONE_DIR
-        if old != data and finished.is_dir() and any(finished.rglob("*.json")):
+        if old != data and force:
+            remove_run_files(out, OWNED)
+        elif old != data and finished.is_dir() and any(finished.rglob("*.json")):
             diff = sorted(k for k in set(old) | set(data) if old.get(k) != data.get(k))
             raise ConfigError(
-                f"run folder {out} holds a run with other settings ({', '.join(diff)}); use another --out"
+                f"--out {out} holds a closedloop run with other settings ({', '.join(diff)}); use --force to"
+                " replace it or choose another --out"
             )
         if old == data:
             return
@@ -152,16 +165,22 @@ def prepare_run(cfg: LoopConfig, out: Path) -> None:
     _write_json(path, data)
 
 
-def load_done(out: Path, specs: list[EpisodeSpec]) -> dict[str, dict[str, Any]]:
-    """Completion records of the finished episodes, by episode key."""
+def load_done(out: Path, specs: list[EpisodeSpec], incomplete: bool = False) -> dict[str, dict[str, Any]]:
+    """Completion records of the finished episodes, by episode key (``incomplete``: only those marked so).
+
+    An episode marked incomplete (too many decisions fell back on failed requests) is not finished:
+    the next run drives it again, its stored answers coming back from the cache.
+    """
     done = {}
     for spec in specs:
         path = done_path(out, spec)
         if path.exists():
             try:
-                done[spec.key] = json.loads(path.read_text(encoding="utf-8"))
+                record = json.loads(path.read_text(encoding="utf-8"))
             except ValueError:
                 continue  # cannot happen with atomic writes; re-run the episode if it does
+            if bool(record.get("incomplete")) == incomplete:
+                done[spec.key] = record
     return done
 
 
@@ -207,8 +226,6 @@ class _Runner:
             return None
         finally:
             self.load[worker] -= 1
-            if self.bar is not None:
-                self.bar()
 
     async def _episode(self, spec: EpisodeSpec, worker: int) -> dict[str, Any]:
         cfg = self.cfg
@@ -238,7 +255,8 @@ class _Runner:
                 "step": frame.step, "frame_id": frame.frame_id, "t_s": frame.t_s,
                 "image": frame.images.get("bev"), "ego": obs["ego"], "available_actions": frame.available_actions,
                 "teacher": teacher, "action": decision.action, "model_action": decision.model_action,
-                "fallback": decision.fallback, "failure": decision.failure, "agree": agree, "unsafe": unsafe,
+                "fallback": decision.fallback, "failure": decision.failure, "request_failed": decision.request_failed,
+                "agree": agree, "unsafe": unsafe,
                 "qa": decision.qa, "grades": decision.grades, "answers": decision.answers,
                 "labels": _labels(record), "requests": decision.requests,
                 "abilities": abilities(frame, teacher, bool(obs["goal_reached"])),
@@ -246,6 +264,8 @@ class _Runner:
             })
             captions.append(caption(frame.step, decision.model_action, teacher["preferred"] if teacher else None,
                                     "FALLBACK" if decision.fallback else ""))
+            if self.bar is not None:
+                self.bar.step(spec.driver)
             if cfg.record and spec.driver == "model":
                 frame.meta["closedloop"] = {
                     "model": cfg.model, "model_action": decision.model_action, "action": decision.action,
@@ -253,6 +273,8 @@ class _Runner:
                 }
                 recorded.append(FrameRecord(frame=frame, graph=record.graph).model_dump_json())
             obs = after
+        if self.bar is not None:  # an episode that ended early fills its remaining steps
+            self.bar.step(spec.driver, max(0, cfg.max_steps - len(steps)))
         final = {k: obs[k] for k in ("ego", "collision", "goal_reached", "truncated")}
         note = "collision" if final["collision"] else ("goal" if final["goal_reached"] else "end")
         if final["collision"]:
@@ -281,6 +303,10 @@ class _Runner:
                 "cost_usd": _cost(reqs),
             },
         }
+        failed = metrics.get("fallback_request_failed", 0)
+        if spec.driver == "model" and steps and failed / len(steps) > self.opts.max_failure_rate:
+            done["incomplete"] = (f"{failed} of {len(steps)} decisions fell back on failed requests "
+                                  f"(> --max-failure-rate {self.opts.max_failure_rate:g}); not scored, re-run next time")
         _write_json(done_path(self.out, spec), done)  # last: the episode counts as finished from here
         return done
 
@@ -331,7 +357,7 @@ async def _run_pending(
             async with slots:
                 await runner.episode(spec)
 
-        with _progress(len(pending), opts.progress) as bar:
+        with _progress(pending, cfg.max_steps, opts.progress) as bar:
             runner.bar = bar
             await asyncio.gather(*(one(s) for s in pending))
         timing["episodes_s"] = round(time.perf_counter() - t1, 4)
@@ -344,22 +370,31 @@ async def _run_pending(
 
 
 class _progress:
-    """A rich progress bar over episodes on stderr (a no-op when disabled)."""
+    """Rich progress on stderr per decision step: model episodes and the teacher's baseline apart."""
 
-    def __init__(self, total: int, enabled: bool) -> None:
-        self.total, self.enabled, self._p = total, enabled, None
+    def __init__(self, pending: list[EpisodeSpec], max_steps: int, enabled: bool) -> None:
+        self.pending, self.max_steps, self.enabled, self._p = pending, max_steps, enabled, None
+        self._tasks: dict[str, Any] = {}
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> "_progress":
         if not self.enabled:
-            return lambda: None
+            return self
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        self._p = Progress(TextColumn("[bold]closedloop episodes"), BarColumn(), MofNCompleteColumn(),
-                           TimeRemainingColumn(), console=Console(stderr=True))
-        task = self._p.add_task("episodes", total=self.total)
+        self._p = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                           TextColumn("decisions"), TimeRemainingColumn(), console=Console(stderr=True))
+        for driver, label in (("model", "closedloop model"), ("teacher", "teacher baseline")):
+            n = sum(1 for s in self.pending if s.driver == driver)
+            if n:
+                self._tasks[driver] = self._p.add_task(f"{label} ({n} episodes)", total=n * self.max_steps)
         self._p.start()
-        return lambda: self._p.advance(task)
+        return self
+
+    def step(self, driver: str, n: int = 1) -> None:
+        """Advance ``driver``'s bar by ``n`` decision steps."""
+        if self._p is not None and driver in self._tasks:
+            self._p.advance(self._tasks[driver], n)
 
     def __exit__(self, *exc: object) -> None:
         if self._p is not None:
@@ -370,14 +405,15 @@ def run_closedloop(cfg: LoopConfig, out: Path, opts: RunOptions | None = None) -
     """Run (or resume) a closed-loop evaluation into ``out``; returns the summary."""
     opts = opts or RunOptions()
     out = Path(out)
-    prepare_run(cfg, out)
+    prepare_run(cfg, out, force=opts.force)
     specs = cfg.specs()
     done = load_done(out, specs)
     pending = [s for s in specs if s.key not in done]
     timing: dict[str, float] = {}
     errors = asyncio.run(_run_pending(cfg, opts, out, pending, timing))
     done = load_done(out, specs)
-    summary = summarize(cfg, out, specs, done, errors, timing, [s.key for s in pending])
+    incomplete = load_done(out, specs, incomplete=True)
+    summary = summarize(cfg, out, specs, done, errors, timing, [s.key for s in pending], incomplete=incomplete)
     if cfg.record:
         write_record_dataset(cfg, out, [s for s in specs if s.driver == "model" and s.key in done])
     return summary
@@ -394,8 +430,9 @@ def summarize(
     errors: list[str],
     timing: dict[str, float] | None = None,
     ran: list[str] | None = None,
+    incomplete: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """episodes.jsonl and summary.json from the completion records."""
+    """episodes.jsonl and summary.json from the completion records (incomplete episodes listed, not scored)."""
     rows = []
     for spec in specs:
         if spec.driver != "model" or spec.key not in done:
@@ -448,8 +485,41 @@ def summarize(
     corner = corner_block(rows, teacher_rows)  # corner cases: per ability / level (closedloop/corner.py)
     if corner is not None:
         summary["corner"] = corner
+    summary["failures"]["fallback_request_failed"] = sum(r["metrics"].get("fallback_request_failed", 0) for r in rows)
+    summary["failures"]["fallback_unusable"] = sum(r["metrics"].get("fallback_unusable", 0) for r in rows)
+    incomplete = {k: v for k, v in (incomplete or {}).items() if v.get("driver") == "model"}
+    summary["incomplete_episodes"] = {k: v["incomplete"] for k, v in sorted(incomplete.items())}
+    summary["failures"]["incomplete_episodes"] = len(incomplete)
+    missing = summary["episodes_planned"] - len(rows)
+    reasons = []
+    if incomplete:
+        reasons.append(f"{len(incomplete)} episode(s) fell back on failed requests too often "
+                       f"(first: {next(iter(summary['incomplete_episodes'].items()))[1]})")
+    if errors:
+        reasons.append(f"{len(errors)} episode(s) failed (first: {errors[0]})")
+    if missing and not reasons:
+        reasons.append(f"{missing} planned episode(s) not finished")
+    summary["complete"] = not reasons
+    summary["incomplete_reason"] = "; ".join(reasons) or None
+    summary["first_errors"] = _first_errors(out, specs, incomplete)
     _write_json(out / SUMMARY, summary)
     return summary
+
+
+def _first_errors(out: Path, specs: list[EpisodeSpec], incomplete: dict[str, dict[str, Any]]) -> list[str]:
+    """The first distinct request errors of incomplete episodes (from their step files)."""
+    from drivechain.models.base import failure_kind, printable
+
+    seen: dict[str, str] = {}
+    for key, rec in incomplete.items():
+        path = out / rec.get("steps_file", "")
+        if not path.is_file():
+            continue
+        for line in path.read_text(encoding="utf-8").splitlines():
+            for req in json.loads(line).get("requests") or []:
+                if req.get("error"):
+                    seen.setdefault(failure_kind(req["error"]), printable(req["error"], 300))
+    return list(seen.values())[:5]
 
 
 def _timing(done: dict[str, dict[str, Any]], timing: dict[str, float], ran: list[str]) -> dict[str, Any]:

@@ -207,6 +207,10 @@ def episode_metrics(steps: list[dict[str, Any]], final: dict[str, Any], info: di
         "teacher_agreement": _mean(agree),
         "unsafe_action_rate": _mean(unsafe),
         "failures": sum(1 for s in steps if s.get("fallback")),
+        # fallbacks split by cause: a failed request (server fault) vs an answer that could not be used
+        "fallback_request_failed": sum(1 for s in steps if s.get("fallback") and s.get("request_failed")),
+        "fallback_unusable": sum(1 for s in steps if s.get("fallback") and not s.get("request_failed")),
+        "model_decisions": sum(1 for s in steps if not s.get("fallback")),
         "qa": {stage: round(sum(v) / len(v), 6) for stage, v in sorted(qa.items())},
         "abilities": _ability_counts(steps),
         "actions": {a: actions.count(a) for a in sorted(set(actions))},
@@ -302,6 +306,8 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "qa": qa,
         "decisions": sum(m["decisions"] for m in ms),
         "model_failures": sum(m["failures"] for m in ms),
+        "fallback_request_failed": sum(m.get("fallback_request_failed", 0) for m in ms),
+        "fallback_unusable": sum(m.get("fallback_unusable", 0) for m in ms),
     }
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from drivechain.errors import ConfigError
+from drivechain.evaluation.runfolder import LOCK_NAME, RunLock, claim_run_folder  # noqa: F401  (used by commands)
 
 
 def load_toml(path: Path) -> dict[str, Any]:
@@ -67,7 +68,8 @@ def check_out_path(out: Path, command: str) -> None:
 def check_out_folder(out: Path, command: str, owned: tuple[str, ...]) -> None:
     """Refuse an ``--out`` that is a file, or a non-empty folder holding none of ``command``'s own files."""
     check_out_path(out, command)
-    if out.is_dir() and any(out.iterdir()) and not any((out / name).exists() for name in owned):
+    if out.is_dir() and any(p.name != LOCK_NAME for p in out.iterdir()) and not any(
+            (out / name).exists() for name in owned):
         # Writing into someone else's folder could overwrite their files; resuming our own is fine.
         raise ConfigError(f"--out {out} is a non-empty folder not written by '{command}'; choose another --out")
 
@@ -119,3 +121,117 @@ def command_group(app: typer.Typer, name: str) -> typer.Typer:
         app.add_typer(group, name=name)
         groups[name] = group
     return groups[name]
+
+
+# ---------------------------------------------------------------------- run folders
+
+# Set by a command before it starts writing: printed when the run is interrupted (Ctrl-C, SIGTERM).
+RESUME_HINT: list[str] = []
+
+
+def _read_only(path: Path) -> bool:
+    import os
+    import stat
+
+    # Mode bits count too: root may write anywhere, but a folder or file marked read-only says "keep out".
+    return not os.access(path, os.W_OK) or stat.S_IMODE(path.stat().st_mode) & 0o222 == 0
+
+
+def check_writable(out: Path, command: str) -> None:
+    """Refuse an ``--out`` (or the folder it would be made in) that is read-only, or holds read-only files."""
+    probe = out if out.exists() else next((p for p in out.parents if p.exists()), Path.cwd())
+    if _read_only(probe):
+        raise ConfigError(f"--out {out}: {probe} is read-only; fix its permissions or choose another --out")
+    if out.is_dir():
+        locked = sorted(p.name for p in out.iterdir() if p.is_file() and _read_only(p))
+        if locked:
+            raise ConfigError(f"--out {out}: {', '.join(locked[:3])} is read-only; fix the permissions"
+                              f" or choose another --out for '{command}'")
+
+
+def frames_hash(dataset: Any, verify: bool) -> str:
+    """sha256 of the dataset's frames.jsonl; refused (one line) when it no longer matches the manifest."""
+    from drivechain.dataset import FRAMES, sha256_file
+    from drivechain.errors import DatasetError
+
+    path = dataset.root / FRAMES
+    try:
+        actual = sha256_file(path)
+    except OSError as exc:
+        raise DatasetError(f"{path} cannot be read ({exc.strerror}); regenerate the dataset") from None
+    if verify and dataset.manifest.frames_sha256 and actual != dataset.manifest.frames_sha256:
+        raise DatasetError(f"{path} no longer matches its manifest (sha256 differs): the file was edited or"
+                           " replaced; regenerate the dataset or pass --no-verify")
+    return actual
+
+
+def check_frame_count(dataset: Any, n_records: int, limit: int | None, verify: bool) -> None:
+    """Refuse a dataset whose number of frames differs from its manifest's count."""
+    from drivechain.errors import DatasetError
+
+    expected = dataset.manifest.counts.get("frames")
+    if verify and isinstance(expected, int) and limit is None and n_records != expected:
+        raise DatasetError(f"{dataset.root} has {n_records} frames but its manifest says {expected};"
+                           " regenerate the dataset or pass --no-verify")
+
+
+def finite(value: float, option: str, low: float | None = None, high: float | None = None) -> float:
+    """``value`` if it is a finite number within [low, high]; else a one-line error naming ``option``."""
+    import math
+
+    if not math.isfinite(value):
+        raise ConfigError(f"{option} must be a finite number, not {value}")
+    if low is not None and value < low or high is not None and value > high:
+        span = f"in [{low:g}, {high:g}]" if low is not None and high is not None else (
+            f">= {low:g}" if low is not None else f"<= {high:g}")
+        raise ConfigError(f"{option} must be {span}, not {value:g}")
+    return value
+
+
+def fail_if_incomplete(summary: dict[str, Any], out: Path) -> None:
+    """Exit code 1 with the reason and the first distinct errors when a run is marked incomplete."""
+    if summary.get("complete", True):
+        return
+    from drivechain.models.base import printable
+
+    typer.echo(f"error: run INCOMPLETE: {printable(summary.get('incomplete_reason') or 'failures', 400)}", err=True)
+    for err in summary.get("first_errors") or []:
+        typer.echo(f"  {printable(err, 300)}", err=True)
+    typer.echo(f"what was answered is stored in {out}; fix the cause and rerun the same command to retry the"
+               " failed requests", err=True)
+    raise typer.Exit(1)
+
+
+OWNED_NOTE = "every answer received so far is stored in {out}/results.sqlite"
+
+
+def gate_stored_failures(out: Path, max_failure_rate: float) -> None:
+    """Mark a finished run incomplete (summary.json, exit 1) when its stored requests failed too often."""
+    import json
+
+    from drivechain.evaluation.store import ResultStore
+    from drivechain.models.base import failure_kind, printable
+
+    path = out / "results.sqlite"
+    if not path.is_file():
+        return  # no model was asked
+    store = ResultStore(path)
+    try:
+        counts, errors = store.counts(), store.failed_errors()
+    finally:
+        store.close()
+    total = counts["ok"] + counts["failed"]
+    rate = counts["failed"] / total if total else 0.0
+    summary_path = out / "summary.json"
+    summary = json.loads(summary_path.read_text(encoding="utf-8")) if summary_path.is_file() else {}
+    summary["failure_rate"] = round(rate, 6)
+    summary["max_failure_rate"] = max_failure_rate
+    summary["complete"] = rate <= max_failure_rate
+    summary["first_errors"] = list(dict.fromkeys(printable(e, 300) for e, _ in errors))[:5]
+    summary["incomplete_reason"] = None if summary["complete"] else (
+        f"{counts['failed']} of {total} requests failed ({100 * rate:.1f} % > --max-failure-rate "
+        f"{100 * max_failure_rate:g} %): " + ", ".join(f"{failure_kind(e)} x{n}" for e, n in errors))
+    from drivechain.evaluation.runner import write_json_atomic
+
+    write_json_atomic(summary_path, summary)
+    fail_if_incomplete(summary, out)

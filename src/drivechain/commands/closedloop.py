@@ -6,7 +6,10 @@ from pathlib import Path
 
 import typer
 
-from drivechain.commands._common import ConfigOption, check_model_server, check_out_folder
+from drivechain.commands._common import (
+    OWNED_NOTE, RESUME_HINT, ConfigOption, RunLock, check_model_server, check_out_folder, check_writable,
+    fail_if_incomplete, finite,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -25,16 +28,19 @@ def register(app: typer.Typer) -> None:
         fallback: str = typer.Option("IDLE", "--fallback", help="Action taken when the reply cannot be used (counted as a model failure)."),
         concurrency: int = typer.Option(8, "--concurrency", min=1, help="Model requests in flight."),
         workers: int = typer.Option(1, "--workers", min=1, help="Simulator worker processes."),
-        horizon_s: float = typer.Option(3.0, "--horizon", help="Teacher look-ahead horizon [s]."),
+        horizon_s: float = typer.Option(3.0, "--horizon", help="Teacher look-ahead horizon [s], in (0, 10]."),
         image_size: str = typer.Option("", "--image-size", help="WxH, e.g. 320x80; default: each scenario's size."),
         teacher_baseline: bool = typer.Option(True, "--teacher-baseline/--no-teacher-baseline", help="Also drive the same seeds with the teacher (efficiency vs teacher)."),
         record: bool = typer.Option(False, "--record", help="Write the visited frames (labels + model answers) as a dataset in RUN/dataset."),
         replay: bool = typer.Option(True, "--replay/--no-replay", help="Write an animated GIF per episode."),
-        timeout_s: float = typer.Option(120.0, "--timeout", min=0.01, help="Per-request timeout [s]."),
-        retries: int = typer.Option(4, "--retries", min=0, help="Retries of a transient fault."),
+        timeout_s: float = typer.Option(120.0, "--timeout", min=0.01, max=3600.0, help="Per-request timeout [s]."),
+        retries: int = typer.Option(4, "--retries", min=0, max=20, help="Retries of a transient fault."),
         max_tokens: int = typer.Option(1024, "--max-tokens", min=1, help="Completion token limit."),
         prices: Path | None = typer.Option(None, "--prices", help="TOML price table overriding the shipped one."),
         out: Path = typer.Option(..., "--out", help="Run folder (created; an existing run with the same settings resumes)."),
+        max_failure_rate: float = typer.Option(0.05, "--max-failure-rate", min=0.0, max=1.0,
+                                               help="An episode whose decisions fell back on failed requests above this share is incomplete (exit 1)."),
+        force: bool = typer.Option(False, "--force", help="Replace a run with other settings in --out."),
     ) -> None:
         """Drive with the model, label each reached state with the teacher, score the driving and the answers."""
         from pydantic import ValidationError
@@ -44,6 +50,11 @@ def register(app: typer.Typer) -> None:
         from drivechain.generate import parse_image_size
 
         names = [s.strip() for s in scenarios.split(",") if s.strip()]
+        finite(horizon_s, "--horizon", 0.1, 10.0)
+        finite(timeout_s, "--timeout", 0.01, 3600.0)
+        finite(max_failure_rate, "--max-failure-rate", 0.0, 1.0)
+        if max_steps > 1000:
+            raise ConfigError(f"--max-steps must be <= 1000, not {max_steps}")
         try:
             cfg = LoopConfig(
                 model=model, base_url=base_url, scenarios=names, episodes=episodes, seed=seed, max_steps=max_steps,
@@ -54,21 +65,23 @@ def register(app: typer.Typer) -> None:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ()))
             msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
-            raise ConfigError(f"invalid closedloop option {where}: {msg}") from None
+            raise ConfigError(f"invalid closedloop option --{where.replace('_', '-')}: {msg}") from None
         check_out_folder(out, "closedloop", ("config.json", "episodes.jsonl", "episodes", "steps"))
+        check_writable(out, "closedloop")
         check_model_server(model, base_url)
         opts = RunOptions(workers=workers, concurrency=concurrency, timeout_s=timeout_s, retries=retries,
-                          prices=str(prices) if prices else None)
-        summary = run_closedloop(cfg, out, opts)
+                          prices=str(prices) if prices else None, max_failure_rate=max_failure_rate, force=force)
+        with RunLock(out, "closedloop"):
+            RESUME_HINT.append(f"finished episodes are in {out}, {OWNED_NOTE.format(out=out)}; rerun the same"
+                               " command to resume")
+            summary = run_closedloop(cfg, out, opts)
         typer.echo(
             f"{summary['episodes']} episodes: driving score {_fmt(summary.get('driving_score'))}, "
             f"success {_fmt(summary.get('success_rate'))}, collisions {_fmt(summary.get('collision_rate'))} "
             f"(at fault {_fmt(summary.get('at_fault_collision_rate'))}), teacher agreement "
             f"{_fmt(summary.get('teacher_agreement'))}; summary in {out / 'summary.json'}"
         )
-        if summary["errors"]:
-            typer.echo(f"{len(summary['errors'])} episode(s) failed and will re-run next time: {summary['errors'][0]}", err=True)
-            raise typer.Exit(1)
+        fail_if_incomplete(summary, out)
 
 
 def _fmt(value: object) -> str:

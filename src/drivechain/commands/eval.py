@@ -10,6 +10,11 @@ import typer
 from drivechain.commands._common import ConfigOption, check_out_folder
 from drivechain.commands._common import check_server as _check_server
 
+# Settings that decide a run's results: a folder holding a run with other values is refused.
+IDENTITY = ("model", "frames_sha256", "protocols", "image", "limit", "max_tokens", "seed", "temperature",
+            "history", "max_image_side_px", "reasoning", "cameras")
+OWNED = ("scores.jsonl", "summary.json", "results.sqlite", "config.json")
+
 PROTOCOL_CHOICES = ("transitions", "free", "cot", "all", "probes")
 IMAGE_CHOICES = ("both", "with", "without")
 
@@ -27,11 +32,11 @@ def register(app: typer.Typer) -> None:
         image: str = typer.Option("both", "--image", help="links from Per/Pred: both | with | without the image"),
         concurrency: int = typer.Option(16, "--concurrency", min=1, help="requests in flight"),
         limit: int | None = typer.Option(None, "--limit", min=1, help="first K frames only"),
-        timeout: float = typer.Option(120.0, "--timeout", min=0.01, help="per-request timeout [s]"),
-        retries: int = typer.Option(4, "--retries", min=0, help="retries of a transient failure"),
+        timeout: float = typer.Option(120.0, "--timeout", min=0.01, max=3600.0, help="per-request timeout [s]"),
+        retries: int = typer.Option(4, "--retries", min=0, max=20, help="retries of a transient failure"),
         max_tokens: int = typer.Option(1024, "--max-tokens", min=1, help="completion token limit"),
         seed: int = typer.Option(0, "--seed", help="sampling seed sent with every request"),
-        temperature: float = typer.Option(0.0, "--temperature", min=0.0, help="sampling temperature"),
+        temperature: float = typer.Option(0.0, "--temperature", min=0.0, max=2.0, help="sampling temperature"),
         history: bool = typer.Option(False, "--history/--no-history",
                                      help="also send the dataset's past frames (video models)"),
         cameras: str = typer.Option("all", "--cameras",
@@ -43,6 +48,11 @@ def register(app: typer.Typer) -> None:
         prices: Path | None = typer.Option(None, "--prices", help="price table TOML overriding the shipped one"),
         out: Path = typer.Option(..., "--out", help="run folder (re-run the same command to resume)"),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="live progress on stderr"),
+        max_failure_rate: float = typer.Option(0.05, "--max-failure-rate", min=0.0, max=1.0,
+                                               help="share of failed requests above which the run is incomplete (exit 1)"),
+        force: bool = typer.Option(False, "--force", help="replace a run with other settings in --out"),
+        verify: bool = typer.Option(True, "--verify/--no-verify",
+                                    help="refuse a dataset whose frames.jsonl no longer matches its manifest"),
     ) -> None:
         """Score a model step by step: teacher-forced transitions, free-running chain, chain of thought."""
         run_eval(
@@ -50,6 +60,7 @@ def register(app: typer.Typer) -> None:
             concurrency=concurrency, limit=limit, timeout_s=timeout, retries=retries, max_tokens=max_tokens,
             seed=seed, prices_path=prices, out=out, progress=progress, temperature=temperature,
             history=history, max_image_side_px=max_image_side, reasoning=reasoning, cameras=cameras,
+            max_failure_rate=max_failure_rate, force=force, verify=verify,
         )
 
 
@@ -58,11 +69,16 @@ def run_eval(
     limit: int | None, timeout_s: float, retries: int, max_tokens: int, seed: int, prices_path: Path | None,
     out: Path, progress: bool, temperature: float = 0.0, history: bool = False,
     max_image_side_px: int = 1024, reasoning: bool = False, cameras: str = "all",
+    max_failure_rate: float = 0.05, force: bool = False, verify: bool = True,
 ) -> dict[str, Any]:
     """Validate everything, then run; bad input raises DrivechainError before the run folder is touched."""
     import asyncio
     from itertools import islice
 
+    from drivechain.commands._common import (
+        OWNED_NOTE, RESUME_HINT, RunLock, check_frame_count, check_writable, claim_run_folder, fail_if_incomplete,
+        finite, frames_hash,
+    )
     from drivechain.dataset import load_dataset
     from drivechain.errors import ConfigError
     from drivechain.evaluation.protocols import PROTOCOLS, AskOptions
@@ -74,9 +90,14 @@ def run_eval(
         raise ConfigError(f"--protocol {protocol!r} is not one of {', '.join(PROTOCOL_CHOICES)}")
     if image not in IMAGE_CHOICES:
         raise ConfigError(f"--image {image!r} is not one of {', '.join(IMAGE_CHOICES)}")
-    check_out_folder(out, "eval", ("scores.jsonl", "results.sqlite"))
+    finite(temperature, "--temperature", 0.0, 2.0)
+    finite(timeout_s, "--timeout", 0.01, 3600.0)
+    finite(max_failure_rate, "--max-failure-rate", 0.0, 1.0)
+    check_out_folder(out, "eval", OWNED)
+    check_writable(out, "eval")
     protocols = PROTOCOLS if protocol == "all" else (protocol,)
     dataset = load_dataset(data)
+    dataset_hash = frames_hash(dataset, verify)
     records = list(islice(dataset.records(), limit))
     if not records:
         raise ConfigError(f"dataset {data} has no frames to evaluate")
@@ -84,6 +105,7 @@ def run_eval(
 
     for rec in records:  # an unknown camera name is one line now, not a failure per request later
         select_cameras(rec.frame.images, cameras)
+    check_frame_count(dataset, len(records), limit, verify)
     price_table = load_prices(prices_path)
     model = load_model(model_spec, base_url=base_url, timeout_s=timeout_s,
                        max_image_side_px=max_image_side_px, reasoning=reasoning)
@@ -93,26 +115,36 @@ def run_eval(
     opts = AskOptions(image_root=str(dataset.root.resolve()), image=image, history=history,
                       temperature=temperature, max_tokens=max_tokens, seed=seed, cameras=cameras)
     policy = RunPolicy(concurrency=concurrency, timeout_s=timeout_s, retries=retries)
-    out.mkdir(parents=True, exist_ok=True)
     # Options only: the API key lives in the environment and never reaches the run folder.
-    write_json_atomic(out / "config.json", {
-        "data": str(data), "dataset_name": dataset.manifest.name, "frames_sha256": dataset.manifest.frames_sha256,
+    config = {
+        "data": str(data), "dataset_name": dataset.manifest.name, "frames_sha256": dataset_hash,
         "model": model_spec, "model_name": model.name, "base_url": url if isinstance(url, str) else None,
         "protocol": protocol, "protocols": list(protocols), "image": image, "concurrency": concurrency,
         "limit": limit, "timeout_s": timeout_s, "retries": retries, "max_tokens": max_tokens, "seed": seed,
         "temperature": temperature, "history": history, "cameras": cameras, "max_image_side_px": max_image_side_px,
         "reasoning": reasoning, "prices": str(prices_path) if prices_path else None, "frames": len(records),
-    })
+        "max_failure_rate": max_failure_rate,
+    }
+    claim_run_folder(out, "eval", config, IDENTITY, OWNED, force)
+    if (out / "results.sqlite").exists():  # a store of another schema is refused before anything is written
+        from drivechain.evaluation.store import ResultStore
+
+        ResultStore(out / "results.sqlite").close()
 
     async def main() -> dict[str, Any]:
         try:
             return await evaluate(records, model, out, protocols=protocols, opts=opts, policy=policy,
-                                  prices=price_table, progress=progress)
+                                  prices=price_table, progress=progress, max_failure_rate=max_failure_rate,
+                                  dataset_hash=dataset_hash)
         finally:
             await model.aclose()
 
-    summary = asyncio.run(main())
+    with RunLock(out, "eval"):
+        write_json_atomic(out / "config.json", config)
+        RESUME_HINT.append(f"{OWNED_NOTE.format(out=out)}; rerun the same command to resume")
+        summary = asyncio.run(main())
     _print_table(summary, out)
+    fail_if_incomplete(summary, out)
     return summary
 
 
@@ -125,7 +157,12 @@ def _print_table(s: dict[str, Any], out: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title=f"{s['model']}  overall {_fmt(s['overall'])}  ({s['frames']} frames)")
+    from rich.markup import escape
+
+    from drivechain.models.base import printable
+
+    flag = "" if s.get("complete", True) else "  INCOMPLETE (not comparable)"
+    t = Table(title=f"{escape(printable(s['model']))}  overall {_fmt(s['overall'])}  ({s['frames']} frames){flag}")
     t.add_column("stage")
     t.add_column("teacher-forced")
     t.add_column("95% CI")
@@ -144,10 +181,20 @@ def _print_table(s: dict[str, Any], out: Path) -> None:
     for link, v in s["transitions"].items():
         links.add_row(link, _fmt(v), _fmt(s["transitions_no_image"].get(link)))
     console = Console()
+    if not console.is_terminal:  # a pipe or a log file: no 80-column cut of headers
+        console = Console(width=160)
     console.print(t)
     console.print(links)
+    lang = s.get("language") or {}
+    if lang:
+        console.print(f"language (text answers, {lang.get('n')}; tokenizer {lang.get('tokenizer')}): "
+                      f"BLEU-4 {_fmt(lang.get('bleu4'))}  ROUGE-L {_fmt(lang.get('rouge_l'))}  "
+                      f"CIDEr {_fmt(lang.get('cider'))}  DriveLM language {_fmt(lang.get('drivelm'))}",
+                      markup=False, highlight=False)
     console.print(
         f"requests {s['requests']}  failures {s['failures']}  unparsed {s['unparsed']}  "
         f"tokens {s['tokens']['prompt']}+{s['tokens']['completion']}  cost $ {_fmt(s['cost_usd'])}  "
-        f"latency p50 {_fmt(s['latency_s']['p50'])} s p95 {_fmt(s['latency_s']['p95'])} s  wall {s['wall_s']} s  -> {out}"
+        f"latency p50 {_fmt(s['latency_s']['p50'])} s p95 {_fmt(s['latency_s']['p95'])} s  "
+        f"wall {s['wall_s']} s ({_fmt(s.get('requests_per_s'))} req/s over the whole run)  -> {out}",
+        markup=False, highlight=False,
     )

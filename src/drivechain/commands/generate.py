@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from drivechain.commands._common import ConfigOption, check_out_path
+from drivechain.commands._common import ConfigOption, check_out_path, check_writable, finite
 
 
 def register(app: typer.Typer) -> None:
@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
         image_size: str = typer.Option("", "--image-size", help="WxH, e.g. 320x80; default: each scenario's size."),
         marks: bool = typer.Option(True, "--marks/--no-marks", help="Draw agent ids on the vehicles."),
         history: int = typer.Option(0, "--history", min=0, help="K previous frames listed per frame (video models)."),
-        horizon_s: float = typer.Option(3.0, "--horizon", help="Prediction / safety look-ahead horizon [s]."),
+        horizon_s: float = typer.Option(3.0, "--horizon", help="Prediction / safety look-ahead horizon [s], in (0, 10]."),
         name: str = typer.Option("drivechain-highway", "--name", help="Dataset name in the manifest."),
         out: Path = typer.Option(..., "--out", help="Output dataset folder (created)."),
         force: bool = typer.Option(False, "--force", help="Replace a non-empty output folder."),
@@ -50,6 +50,9 @@ def register(app: typer.Typer) -> None:
         from drivechain.sources.logs import DEFAULT_STRIDE, is_log_source
 
         check_out_path(out, "generate")
+        check_writable(out, "generate")
+        finite(horizon_s, "--horizon", 0.1, 10.0)
+        finite(epsilon, "--epsilon", 0.0, 1.0)
         if not name.strip():
             raise ConfigError("--name is empty; give the dataset a name (it goes into the manifest)")
         if source not in SOURCES:

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import typer
 
-from drivechain.commands._common import ConfigOption, check_model_server, check_out_folder
+from drivechain.commands._common import (
+    OWNED_NOTE, RESUME_HINT, ConfigOption, RunLock, check_model_server, check_out_folder, check_writable,
+    claim_run_folder, finite, gate_stored_failures,
+)
+
+OWNED = ("step_scores.jsonl", "table.md", "summary.json", "results.sqlite")
+IDENTITY = ("rater", "data", "threshold", "data_sha256", "holdout")
 
 
 def register(app: typer.Typer) -> None:
@@ -22,14 +28,40 @@ def register(app: typer.Typer) -> None:
         concurrency: int = typer.Option(16, "--concurrency", help="Model requests in flight."),
         holdout: Path | None = typer.Option(None, "--holdout", help="Evaluate only the frames this prm-train model held out."),
         out: Path = typer.Option(..., "--out", help="Run folder (created): summary.json, table.md, results.sqlite."),
+        max_failure_rate: float = typer.Option(0.05, "--max-failure-rate", min=0.0, max=1.0,
+                                               help="Share of failed rater requests above which the run is incomplete (exit 1)."),
+        force: bool = typer.Option(False, "--force", help="Replace a run with other settings in --out."),
     ) -> None:
         """ProcessBench first-error F1 and best-of-N (N = 1..16) by PRM product/min/last, ORM and majority vote."""
+        from drivechain.evaluation.runner import write_json_atomic
         from drivechain.process.prm_eval import run_prm_eval
 
-        check_out_folder(out, "prm-eval", ("step_scores.jsonl", "table.md"))
+        finite(threshold, "--threshold", 0.0, 1.0)
+        check_out_folder(out, "prm-eval", ("step_scores.jsonl", "table.md", "config.json"))
+        check_writable(out, "prm-eval")
         check_model_server(rater, base_url)
-        s = run_prm_eval(data, out, rater, threshold=threshold, base_url=base_url, concurrency=concurrency, holdout=holdout)
+        config = {"rater": rater, "data": str(data), "threshold": threshold, "data_sha256": _data_hash(data),
+                  "holdout": holdout}
+        claim_run_folder(out, "prm-eval", config, IDENTITY, OWNED, force)
+        with RunLock(out, "prm-eval"):
+            RESUME_HINT.append(f"{OWNED_NOTE.format(out=out)} when a model rates; rerun the same command")
+            s = run_prm_eval(data, out, rater, threshold=threshold, base_url=base_url, concurrency=concurrency,
+                             holdout=holdout)
+            write_json_atomic(out / "config.json", config)
         from drivechain.process.prm_eval import table
 
         typer.echo(table(s), nl=False)
         typer.echo(f"wrote {out / 'summary.json'}")
+        gate_stored_failures(out, max_failure_rate)
+
+
+def _data_hash(data: Path) -> str | None:
+    """sha256 of the process folder's chains and ProcessBench items (what the rater scores)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name in ("chains.jsonl", "processbench.json", "problems.jsonl"):
+        path = data / name
+        if path.is_file():
+            digest.update(name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()

@@ -6,7 +6,16 @@ from pathlib import Path
 
 import typer
 
-from drivechain.commands._common import ConfigOption, check_model_server, check_out_folder
+from drivechain.commands._common import (
+    OWNED_NOTE, RESUME_HINT, ConfigOption, RunLock, check_model_server, check_out_folder, check_writable,
+    claim_run_folder, finite, frames_hash, gate_stored_failures,
+)
+
+OWNED = ("candidates.jsonl", "chains.jsonl", "problems.jsonl", "summary.json", "results.sqlite", "prm800k.jsonl",
+         "processbench.json", "trl_prm.jsonl")
+# Options that change the output (not how fast it is made): a folder of another run is refused.
+IDENTITY = ("data", "generator", "n", "chains", "temperature", "rater", "top_k", "seed", "limit", "p_correct",
+            "propagate", "corrections", "frames_sha256")
 
 
 def register(app: typer.Typer) -> None:
@@ -30,21 +39,36 @@ def register(app: typer.Typer) -> None:
         propagate: float = typer.Option(0.8, "--propagate", help="perturb chains: chance a step carries an upstream mistake (0: independent steps)."),
         corrections: Path | None = typer.Option(None, "--corrections", help="Human verdicts on labels (default: DATA/corrections.jsonl)."),
         out: Path = typer.Option(..., "--out", help="Output folder (created)."),
+        max_failure_rate: float = typer.Option(0.05, "--max-failure-rate", min=0.0, max=1.0,
+                                               help="Share of failed model requests above which the run is incomplete (exit 1)."),
+        force: bool = typer.Option(False, "--force", help="Replace a run with other settings in --out."),
+        verify: bool = typer.Option(True, "--verify/--no-verify", help="Refuse a dataset whose frames.jsonl no longer matches its manifest."),
     ) -> None:
         """Rate candidate steps (-1/0/+1) on the teacher's prefix, keep hard negatives, export PRM800K/ProcessBench/TRL."""
+        from drivechain.dataset import load_dataset
         from drivechain.process.pipeline import ProcessConfig, run_process
 
-        check_out_folder(out, "process", ("candidates.jsonl", "chains.jsonl"))
+        for value, option in ((temperature, "--temperature"), (p_correct, "--p-correct"), (propagate, "--propagate")):
+            finite(value, option)
+        check_out_folder(out, "process", ("candidates.jsonl", "chains.jsonl", "config.json"))
+        check_writable(out, "process")
+        dataset_hash = frames_hash(load_dataset(data), verify)
         for spec in (generator, rater):
             check_model_server(spec, base_url)
         cfg = ProcessConfig(generator=generator, n=n, chains=chains, temperature=temperature, rater=rater,
                             top_k=top_k, seed=seed, limit=limit, base_url=base_url, concurrency=concurrency,
                             p_correct=p_correct, propagate=propagate,
                             corrections=str(corrections) if corrections else None)
-        s = run_process(data, out, cfg)
+        config = {"data": str(data), **{k: v for k, v in vars(cfg).items() if k != "base_url"},
+                  "frames_sha256": dataset_hash}
+        claim_run_folder(out, "process", config, IDENTITY, OWNED, force)
+        with RunLock(out, "process"):
+            RESUME_HINT.append(f"{OWNED_NOTE.format(out=out)} when a model was asked; rerun the same command")
+            s = run_process(data, out, cfg)
         hn = s["hard_negatives"]
         typer.echo(
             f"{s['frames']} frames, {s['candidates']} candidates (ratings -1/0/+1: {s['ratings']['-1']}/"
             f"{s['ratings']['0']}/{s['ratings']['1']}), {s['chains']['count']} chains; hard negatives kept "
             f"{hn['kept']} (rater mean {hn['kept_mean']}) vs dropped {hn['dropped']} (mean {hn['dropped_mean']}); wrote {out}"
         )
+        gate_stored_failures(out, max_failure_rate)

@@ -127,7 +127,8 @@ def grade_reply(record: FrameRecord, targets: list[QA], outcome: Any, base: dict
     if resp.ok:
         parsed = (parse or parse_reply)(resp.text, targets)
     for qa in targets:
-        row = {**base, "frame_id": record.frame.frame_id, "key": outcome.key, "reply": resp.text}
+        # The reply itself stays in results.sqlite (row ``key``): copied per answer it multiplied the file.
+        row = {**base, "frame_id": record.frame.frame_id, "key": outcome.key}
         if resp.ok:
             p = parsed.get(qa.qid)
             g = _grade_dict(grade(qa, p))
@@ -207,7 +208,7 @@ async def free_running(record: FrameRecord, ask: Ask, opts: AskOptions) -> list[
         base = {"protocol": "free", "link": step, "image": True}
         if broken is not None:
             for qa in targets:
-                rows.append({**base, "frame_id": record.frame.frame_id, "key": None, "reply": "",
+                rows.append({**base, "frame_id": record.frame.frame_id, "key": None,
                              "qid": qa.qid, "family": qa.family, "stage": qa.stage, "type": qa.answer.type,
                              "score": 0.0, "status": "ambiguous" if qa.ambiguous else "failed", "unsafe": False,
                              "detail": f"upstream step {broken} failed", "raw": None, "value": None,

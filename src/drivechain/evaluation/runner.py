@@ -14,14 +14,19 @@ import asyncio
 import hashlib
 import json
 import random
+import sys
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from drivechain.evaluation.store import ResultStore
-from drivechain.models.base import Model, Request, Response
+from drivechain.models.base import MAX_REPLY_CHARS, Model, Request, Response, failure_kind, printable
+
+# A run whose failed requests exceed this share is written but marked incomplete (exit code 1).
+MAX_FAILURE_RATE = 0.05
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,7 @@ class AskStats:
     cached: int = 0
     calls: int = 0
     outcomes: dict[str, Response] = field(default_factory=dict)
+    first_errors: dict[str, str] = field(default_factory=dict)  # failure kind -> its first error text
 
 
 def request_key(request: Request, model: str) -> str:
@@ -88,6 +94,7 @@ class Asker:
         *,
         on_outcome: Callable[[Outcome], None] | None = None,
         rng: random.Random | None = None,
+        on_new_failure: Callable[[str, str], None] | None = None,
     ) -> None:
         self.model = model
         self.model_key = model.name
@@ -97,6 +104,8 @@ class Asker:
         self._sem = asyncio.Semaphore(max(1, policy.concurrency))
         self._inflight: dict[str, asyncio.Future[Outcome]] = {}
         self.on_outcome = on_outcome
+        # The first failure of each kind is told at once (default: one line on stderr).
+        self.on_new_failure = on_new_failure if on_new_failure is not None else print_failure
         self._rng = rng or random.Random()
 
     async def ask(self, request: Request) -> Outcome:
@@ -141,6 +150,8 @@ class Asker:
             await asyncio.sleep(self.delay_s(attempts, resp.retry_after_s))
         if not resp.ok and resp.retryable:
             resp = resp.model_copy(update={"error": f"{resp.error} (gave up after {attempts} attempts)"})
+        if resp.ok and len(resp.text) > MAX_REPLY_CHARS:
+            resp = resp.model_copy(update={"text": resp.text[:MAX_REPLY_CHARS], "reply_chars": len(resp.text)})
         self.store.put(key, self.model_key, request, resp, attempts)
         out = Outcome(key, resp, cached=False, attempts=attempts)
         self._record(out)
@@ -172,8 +183,44 @@ class Asker:
         self.stats.done += 1
         self.stats.failed += 0 if out.ok else 1
         self.stats.cached += 1 if out.cached else 0
+        if not out.ok:
+            kind = failure_kind(out.response.error)
+            if kind not in self.stats.first_errors:
+                self.stats.first_errors[kind] = out.response.error or "failed"
+                self.on_new_failure(kind, out.response.error or "failed")
         if self.on_outcome is not None:
             self.on_outcome(out)
+
+
+def print_failure(kind: str, error: str) -> None:
+    """One stderr line for the first failed request of a kind (terminal-safe, cut to 200 characters)."""
+    print(f"warning: a request failed ({kind}): {printable(error, 200)}", file=sys.stderr, flush=True)
+
+
+def failure_report(outcomes: dict[str, Response], max_failure_rate: float) -> dict[str, Any]:
+    """Failed requests by kind, their rate, the first distinct errors, and whether the run is complete."""
+    failed = [r for r in outcomes.values() if not r.ok]
+    total = len(outcomes)
+    rate = len(failed) / total if total else 0.0
+    kinds = Counter(failure_kind(r.error) for r in failed)
+    distinct: dict[str, str] = {}
+    for r in failed:
+        distinct.setdefault(failure_kind(r.error), printable(r.error or "failed", 300))
+    complete = total > 0 and rate <= max_failure_rate
+    reason = None
+    if total == 0:
+        reason = "no request was made"
+    elif not complete:
+        reason = (f"{len(failed)} of {total} requests failed ({100 * rate:.1f} % > --max-failure-rate "
+                  f"{100 * max_failure_rate:g} %): " + ", ".join(f"{k} x{n}" for k, n in kinds.most_common()))
+    return {
+        "complete": complete,
+        "incomplete_reason": reason,
+        "failure_rate": round(rate, 6),
+        "max_failure_rate": max_failure_rate,
+        "failures_by_kind": dict(sorted(kinds.items())),
+        "first_errors": [distinct[k] for k, _ in kinds.most_common()][:5],
+    }
 
 
 FrameJob = Callable[[Asker], Awaitable[list[dict[str, Any]]]]
@@ -218,16 +265,16 @@ async def run_jobs(
     *,
     total_requests: int,
     progress: bool = True,
-) -> list[dict[str, Any]]:
-    """Run every job (one per frame x protocol) concurrently; graded rows in job order.
+) -> tuple[list[dict[str, Any]], str]:
+    """Run every job (one per frame x protocol) concurrently; graded rows in job order and their JSONL text.
 
-    Rows are appended to ``scores_path`` as each job finishes (progress survives a kill); the file is
-    rewritten in deterministic job order at the end, so a resumed run writes the same bytes.
+    Rows are appended to ``scores.jsonl.partial`` as each job finishes (what a killed run had graded);
+    ``scores_path`` itself is left alone: the caller replaces it together with summary.json.
     """
     jobs = list(jobs)
     results: list[tuple[list[dict[str, Any]], str]] = [([], "")] * len(jobs)
-    tmp = scores_path.with_suffix(".jsonl.tmp")
-    with open(scores_path, "w", encoding="utf-8") as stream, _Progress(total_requests, progress) as bar:
+    partial = scores_path.with_name(scores_path.name + ".partial")
+    with open(partial, "w", encoding="utf-8") as stream, _Progress(total_requests, progress) as bar:
         prev = asker.on_outcome
 
         def on_outcome(out: Outcome) -> None:
@@ -253,11 +300,23 @@ async def run_jobs(
         finally:
             asker.on_outcome = prev
         bar.update(asker.stats)
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.writelines(text for _, text in results)
-    tmp.replace(scores_path)
+    partial.unlink(missing_ok=True)
     rows_all = [r for rows, _ in results for r in rows]
-    return rows_all
+    return rows_all, "".join(text for _, text in results)
+
+
+def write_pair(scores_path: Path, scores_text: str, summary_path: Path, summary: dict[str, Any]) -> None:
+    """Replace scores.jsonl and summary.json together: both written to temp files first, renamed last.
+
+    summary.json carries the sha256 of the scores it describes, so a reader can tell a matching pair.
+    """
+    summary = {**summary, "scores_sha256": hashlib.sha256(scores_text.encode()).hexdigest()}
+    tmp_scores = scores_path.with_name(scores_path.name + ".tmp")
+    tmp_summary = summary_path.with_name(summary_path.name + ".tmp")
+    tmp_scores.write_text(scores_text, encoding="utf-8")
+    tmp_summary.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp_scores.replace(scores_path)
+    tmp_summary.replace(summary_path)
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -278,36 +337,48 @@ async def evaluate(
     prices: Any = None,
     progress: bool = True,
     tokenizer: str = "auto",
+    max_failure_rate: float = MAX_FAILURE_RATE,
+    dataset_hash: str | None = None,
 ) -> dict[str, Any]:
     """Run the protocols over the records into ``out_dir`` (results.sqlite, scores.jsonl, summary.json).
 
-    Re-running into the same folder reuses every stored success and retries stored failures.
+    Re-running into the same folder reuses every stored success and retries stored failures. A
+    cancelled run (Ctrl-C, SIGTERM) keeps every stored response and leaves the previous
+    scores.jsonl/summary.json pair as it was.
     """
     from drivechain.evaluation.extra import extra_blocks
     from drivechain.evaluation.protocols import PROTOCOL_FUNCS, count_requests
     from drivechain.evaluation.summary import summarize
 
+    started = time.time()
     t0 = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     store = ResultStore(out_dir / "results.sqlite")
+    asker = Asker(model, store, policy)
     try:
-        asker = Asker(model, store, policy)
         jobs: list[FrameJob] = []
         for rec in records:
             for name in protocols:
                 fn = PROTOCOL_FUNCS[name]
                 jobs.append(lambda a, rec=rec, fn=fn: fn(rec, a.ask, opts))
         total = sum(count_requests(r, protocols, opts.image) for r in records)
-        rows = await run_jobs(jobs, asker, out_dir / "scores.jsonl", total_requests=total, progress=progress)
+        rows, scores_text = await run_jobs(jobs, asker, out_dir / "scores.jsonl", total_requests=total,
+                                           progress=progress)
     finally:
+        store.add_invocation(started, time.perf_counter() - t0, asker.stats.calls)
+        totals = store.totals()
         store.close()
     summary = summarize(
         rows, model=model.name, frames=[r.frame.frame_id for r in records], outcomes=asker.stats.outcomes,
-        prices=prices, wall_s=time.perf_counter() - t0, tokenizer=tokenizer,
+        prices=prices, wall_s=totals["wall_s"], tokenizer=tokenizer,
     )
+    summary.update(failure_report(asker.stats.outcomes, max_failure_rate))
+    summary["dataset_hash"] = dataset_hash
+    summary["requests_per_s"] = round(summary["requests"] / totals["wall_s"], 3) if totals["wall_s"] > 0 else None
     # What this invocation did (differs between a resumed and an uninterrupted run; scores do not).
-    summary["this_run"] = {"calls": asker.stats.calls, "from_store": asker.stats.cached}
+    summary["this_run"] = {"calls": asker.stats.calls, "from_store": asker.stats.cached,
+                           "wall_s": round(time.perf_counter() - t0, 3)}
     summary.update(extra_blocks(rows, records))  # probes / corner-case blocks when the data has them
     summary["protocols"] = list(protocols)
-    write_json_atomic(out_dir / "summary.json", summary)
+    write_pair(out_dir / "scores.jsonl", scores_text, out_dir / "summary.json", summary)
     return summary

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
+
+# Longest reply text kept [characters]; a longer reply is cut here and its full length recorded
+# (``Response.reply_chars``), so one runaway reply cannot fill the disk or the report.
+MAX_REPLY_CHARS = 100_000
+# ESC sequences (ANSI colours, cursor moves) and C0/C1 control characters except tab and newline.
+_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 class ImagePart(BaseModel):
@@ -74,11 +81,34 @@ class Response(BaseModel):
     retryable: bool = Field(default=False, description="a transient fault (5xx, 429, timeout, connection)")
     retry_after_s: float | None = Field(default=None, description="server's Retry-After [s], if any")
     model: str = ""
+    reply_chars: int | None = Field(default=None, description="full reply length when the text was capped")
 
     @property
     def ok(self) -> bool:
         """True when the model answered."""
         return self.error is None
+
+
+def failure_kind(error: str | None) -> str:
+    """A short class for an error text (``HTTP 404``, ``timeout``, ``connection``, ``malformed``, ...)."""
+    text = (error or "failed").strip()
+    m = re.match(r"HTTP (\d{3})", text)
+    if m:
+        return f"HTTP {m.group(1)}"
+    for prefix, kind in (("timeout", "timeout"), ("connection", "connection"), ("malformed", "malformed reply"),
+                         ("empty reply", "empty reply"), ("adapter raised", "adapter error"),
+                         ("image", "image error")):
+        if text.startswith(prefix):
+            return kind
+    return text.split(":", 1)[0][:40]
+
+
+def printable(text: str, limit: int | None = None) -> str:
+    """``text`` safe for a terminal: ANSI escapes and control characters shown as ``?``, one line."""
+    clean = _CONTROL.sub("?", str(text)).replace("\n", " ").replace("\t", " ")
+    if limit is not None and len(clean) > limit:
+        clean = clean[: max(0, limit - 3)] + "..."
+    return clean
 
 
 @runtime_checkable

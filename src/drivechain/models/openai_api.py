@@ -172,7 +172,8 @@ class OpenAIModel:
             return self._fail(f"connection error: {type(exc).__name__}: {exc}", start, retryable=True)
         if status != 200:
             retryable = status >= 500 or status in _RETRYABLE_STATUS
-            snippet = raw[:_ERROR_SNIPPET_CHARS].decode("utf-8", "replace")
+            # Redact first, cut second: a cut through the key would let most of it survive.
+            snippet = self._redact(raw[: 4 * _ERROR_SNIPPET_CHARS].decode("utf-8", "replace"))[:_ERROR_SNIPPET_CHARS]
             return self._fail(f"HTTP {status}: {snippet}", start, retryable=retryable, retry_after_s=retry_after)
         return self._parse(raw, start)
 
@@ -182,11 +183,16 @@ class OpenAIModel:
             choice = data["choices"][0]
             content = choice["message"].get("content")
         except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
-            snippet = raw[:120].decode("utf-8", "replace")
+            snippet = self._redact(raw[:480].decode("utf-8", "replace"))[:120]
             # A truncated or garbled body is usually a transient proxy/server fault.
             return self._fail(f"malformed response: {type(exc).__name__}: {snippet!r}", start, retryable=True)
         if isinstance(content, list):  # some servers return content parts
             content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        if not isinstance(content, str) or not content.strip():
+            # No text is no answer: a failure retried like a server fault, never graded as 'unparsed'.
+            what = "content null" if content is None else "empty text" if isinstance(content, str) else "content not text"
+            finish = choice.get("finish_reason") if isinstance(choice, dict) else None
+            return self._fail(f"empty reply ({what}, finish_reason {finish!r})", start, retryable=True)
         usage_raw = data.get("usage") or {}
         details = usage_raw.get("completion_tokens_details") or {}
         try:
@@ -197,7 +203,8 @@ class OpenAIModel:
             )
         except (TypeError, ValueError):
             usage = Usage()
-        return Response(text=content or "", usage=usage, latency_s=time.perf_counter() - start, model=self.name)
+        return Response(text=self._redact(content), usage=usage, latency_s=time.perf_counter() - start,
+                        model=self.name)
 
     def _fail(self, error: str, start: float, *, retryable: bool, retry_after_s: float | None = None) -> Response:
         error = self._redact(error)
@@ -206,7 +213,7 @@ class OpenAIModel:
                         latency_s=time.perf_counter() - start, model=self.name)
 
     def _redact(self, text: str) -> str:
-        # A server may echo the request headers back in an error body: never let the key through.
+        # A server may echo the request headers back in an error body or a reply: never let the key through.
         if self.__api_key and self.__api_key in text:
             text = text.replace(self.__api_key, "***")
         return text

@@ -8,6 +8,8 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
+# Model names are drawn as given: a dollar sign, backslash, underscore or percent sign is not mathtext.
+matplotlib.rcParams["text.parse_math"] = False
 import matplotlib.pyplot as plt  # noqa: E402
 
 
