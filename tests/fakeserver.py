@@ -14,7 +14,7 @@ test takes ``fake_server`` (a default ``FakeServer``, configure it with ``srv.co
 
 Fault kinds: ``"500"``, ``"502"``, ``"503"`` (server error), ``"429"`` (with Retry-After),
 ``"400"`` (client error, not retryable), ``"401"`` (echoes the Authorization header back in the
-body, as careless servers do), ``"hang"`` (no answer until ``hang_s`` or server stop),
+body, as careless servers do; ``"401pad"`` after 227 characters of message, so a cut at 300 splits it), ``"hang"`` (no answer until ``hang_s`` or server stop),
 ``"malformed"`` (200 with a body that is not JSON), ``"nochoices"`` (200, JSON without choices),
 ``"emptychoices"`` (200, ``choices: []``), ``"null"`` (200, ``content: null``), ``"empty"`` (200,
 ``content: ""``), ``"404"`` (not found, as a base URL without /v1 gets), ``"ansi"`` (500 whose body
@@ -40,7 +40,7 @@ from typing import Any
 
 from aiohttp import web
 
-FAULT_KINDS = ("500", "502", "503", "429", "400", "401", "404", "hang", "malformed", "nochoices", "emptychoices",
+FAULT_KINDS = ("500", "502", "503", "429", "400", "401", "401pad", "404", "hang", "malformed", "nochoices", "emptychoices",
                "null", "empty", "ansi", "drop")
 
 Reply = Callable[[list[dict[str, Any]]], str]
@@ -278,9 +278,10 @@ class FakeServer:
         if fault == "429":
             return web.json_response({"error": {"message": "rate limited"}}, status=429,
                                      headers={"Retry-After": self.retry_after})
-        if fault == "401":
+        if fault in ("401", "401pad"):
             echoed = request.headers.get("Authorization", "")
-            return web.json_response({"error": {"message": f"invalid key: {echoed}"}}, status=401)
+            pad = "p" * 227 if fault == "401pad" else ""
+            return web.json_response({"error": {"message": f"{pad}invalid key: {echoed}"}}, status=401)
         if fault == "malformed":
             return web.Response(body=b'{"choices": [ this is not json', content_type="application/json")
         if fault == "nochoices":

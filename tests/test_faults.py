@@ -294,3 +294,135 @@ def test_rates_come_from_the_whole_run_not_the_last_invocation(data: Path, tmp_p
     assert second["wall_s"] == first["wall_s"] and second["requests_per_s"] == first["requests_per_s"]
     assert second["requests_per_s"] < 20  # 6 requests at 0.2 s, 2 in flight: ~10 req/s, not a cached 500+
     assert second["latency_s"] == first["latency_s"]
+
+
+# ------------------------------------------------------------------------ hostile replies
+
+SECRET = "sk-live-" + "Q" * 40 + "-END"
+
+
+def test_a_huge_reply_is_stored_once_capped_and_never_copied_into_scores(data: Path, tmp_path: Path) -> None:
+    from drivechain.models.base import MAX_REPLY_CHARS
+
+    out = tmp_path / "run"
+    huge = '{"answer": "A"} ' + "x" * 5_000_000
+    with FakeServer(reply=lambda m: huge) as srv:
+        res = drivechain(*eval_args(data, out, srv.base_url))
+    assert res.returncode == 0, res.stderr
+    assert (out / "scores.jsonl").stat().st_size < 200_000  # not 6 x 5 MB per answer row
+    with sqlite3.connect(out / "results.sqlite") as db:
+        rows = db.execute("SELECT length(text), reply_chars FROM results").fetchall()
+    assert rows and all(n == MAX_REPLY_CHARS and full == len(huge) for n, full in rows)
+    assert json.loads((out / "summary.json").read_text())["failures"] == 0
+
+
+def test_the_key_is_redacted_before_any_cut_and_in_reply_text(data: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+
+    def reply(messages: list[dict]) -> str:
+        return f'{{"answer": "A"}} by the way your key is {SECRET}'
+
+    # the first request's error body echoes the Authorization header where a cut at 300 splits the key
+    with FakeServer(reply=reply, faults={0: "401pad"}) as srv:
+        res = drivechain(*eval_args(data, out, srv.base_url, "--max-failure-rate", "0.5"),
+                         env=env(DRIVECHAIN_API_KEY=SECRET))
+        assert srv.requests[0].authorization == f"Bearer {SECRET}"
+    assert res.returncode == 0, res.stderr
+    everything = res.stdout + res.stderr + "".join(
+        p.read_bytes().decode("utf-8", "replace") for p in out.rglob("*") if p.is_file())
+    assert SECRET[:12] not in everything and "Q" * 8 not in everything
+    with sqlite3.connect(out / "results.sqlite") as db:
+        texts = [t for (t,) in db.execute("SELECT text FROM results WHERE status = 'ok'")]
+        errors = [e for (e,) in db.execute("SELECT error FROM results WHERE status = 'failed'")]
+    assert len(texts) == 5 and all("***" in t for t in texts)
+    assert len(errors) == 1 and "***" in errors[0]
+
+
+def test_escape_sequences_from_a_server_never_reach_the_terminal(data: Path, tmp_path: Path) -> None:
+    with FakeServer(reply=lambda m: "\x1b[2J\x1b[31m{\"answer\": \"A\"}\x1b[0m", faults=FailOne("ansi", 2)) as srv:
+        res = drivechain(*eval_args(data, tmp_path / "run", srv.base_url, "--max-failure-rate", "0"))
+    assert res.returncode == 1  # one failure in six is above a rate of 0
+    assert "boom" in res.stderr  # the error is shown ...
+    assert "\x1b" not in res.stderr and "\x1b" not in res.stdout and "\x07" not in res.stderr  # ... defanged
+
+
+def test_model_names_with_mathtext_characters_draw_in_the_charts(data: Path, tmp_path: Path) -> None:
+    runs = []
+    with FakeServer(reply=lambda m: ANSWER) as srv:
+        for i, name in enumerate(["we$ird_mo%del", "back\\slash$x$", "50%_off"]):
+            out = tmp_path / f"run{i}"
+            res = drivechain("eval", "--data", str(data), "--model", f"openai:{name}", "--base-url", srv.base_url,
+                             "--protocol", "transitions", "--limit", "2", "--no-progress", "--out", str(out))
+            assert res.returncode == 0, res.stderr
+            runs.append(str(out))
+    res = drivechain("report", *runs, "--out", str(tmp_path / "report"))
+    assert res.returncode == 0, res.stderr
+    assert "Traceback" not in res.stderr
+    assert len(list((tmp_path / "report" / "charts").glob("*.png"))) >= 3
+    html = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
+    assert "we$ird_mo%del" in html
+
+
+# ------------------------------------------------------------------------ a quiet, honest terminal
+
+def test_help_keeps_units_in_brackets() -> None:
+    res = drivechain("eval", "--help", env=env(COLUMNS="200"))
+    assert res.returncode == 0
+    text = " ".join(res.stdout.split())
+    assert "per-request timeout [s]" in text and "longest side [px]" in text
+    res = drivechain("closedloop", "--help", env=env(COLUMNS="200"))
+    assert "horizon [s]" in " ".join(res.stdout.split())
+
+
+def test_tables_are_not_cut_at_80_columns_and_the_tokenizer_is_named(tiny_dataset: Path, tmp_path: Path) -> None:
+    res = drivechain("eval", "--data", str(tiny_dataset), "--model", "oracle", "--limit", "2", "--protocol",
+                     "transitions", "--no-progress", "--out", str(tmp_path / "run"), env=env(COLUMNS="80"))
+    assert res.returncode == 0, res.stderr
+    assert "teacher-forced" in res.stdout and "free-running" in res.stdout and "propagation" in res.stdout
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    tokenizer = summary["language"]["tokenizer"]
+    assert tokenizer in ("ptb", "regex") and f"tokenizer {tokenizer}" in res.stdout
+    # the Java tokenizer's own chatter and SDL's runtime-dir complaint are not ours to print
+    assert "PTBTokenizer" not in res.stderr and "tokens per second" not in res.stderr
+    assert "XDG_RUNTIME_DIR" not in res.stderr
+
+
+def test_generate_is_quiet_and_an_sdl_dummy_driver_does_not_make_black_frames(tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    quiet = env(SDL_VIDEODRIVER="dummy")
+    quiet.pop("XDG_RUNTIME_DIR", None)
+    res = drivechain("generate", "--scenarios", "merge", "--episodes", "1", "--steps-per-episode", "1",
+                     "--image-size", "160x40", "--out", str(tmp_path / "ds"), env=quiet, timeout=240)
+    assert res.returncode == 0, res.stderr
+    assert "XDG_RUNTIME_DIR" not in res.stderr
+    images = list((tmp_path / "ds").rglob("*.png"))
+    assert images and all(np.asarray(Image.open(p)).max() > 0 for p in images)
+
+
+def test_closed_loop_progress_counts_decisions_and_the_teacher_apart(tmp_path: Path) -> None:
+    import pty
+
+    # a terminal, so the progress bar is drawn as a user sees it
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "drivechain.cli", "closedloop", "--model", "oracle", "--scenarios",
+                             "merge", "--episodes", "1", "--max-steps", "2", "--no-replay", "--out",
+                             str(tmp_path / "cl")], stdin=slave, stdout=slave, stderr=slave, env=env(COLUMNS="120"))
+    os.close(slave)
+    chunks = []
+    deadline = time.time() + 240
+    while time.time() < deadline:  # read while it runs: a full terminal buffer would block the child
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    proc.wait(timeout=30)
+    os.close(master)
+    text = b"".join(chunks).decode("utf-8", "replace")
+    assert proc.returncode == 0, text
+    assert "closedloop model (1 episodes)" in text and "teacher baseline (1 episodes)" in text
+    assert "2/2" in text and "decisions" in text

@@ -19,6 +19,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     # Help text is plain: Rich markup would swallow units such as "[s]" or "[m/s]".
     rich_markup_mode=None,
+    context_settings={"max_content_width": 120},
 )
 
 # Each module defines ``register(app)``; imports stay light so start-up stays fast.

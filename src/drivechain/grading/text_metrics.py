@@ -24,9 +24,27 @@ def regex_tokenize(text: str) -> str:
 
 
 def _ptb(texts: dict[Hashable, list[str]]) -> dict[Hashable, list[str]]:
+    import os
+    import sys
+    import tempfile
+
     from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
 
-    return PTBTokenizer().tokenize({k: [{"caption": t} for t in v] for k, v in texts.items()})
+    # The Java tokenizer writes "PTBTokenizer tokenized N tokens at ..." to the inherited stderr on
+    # every call: catch it at the file-descriptor level, and show it only if tokenizing fails.
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            return PTBTokenizer().tokenize({k: [{"caption": t} for t in v] for k, v in texts.items()})
+        except Exception:
+            caught.seek(0)
+            os.write(saved, caught.read()[-2000:])
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def language_scores(
