@@ -426,3 +426,27 @@ def test_closed_loop_progress_counts_decisions_and_the_teacher_apart(tmp_path: P
     assert proc.returncode == 0, text
     assert "closedloop model (1 episodes)" in text and "teacher baseline (1 episodes)" in text
     assert "2/2" in text and "decisions" in text
+
+
+def test_make_run_installs_core_only_and_test_installs_extras_under_constraints() -> None:
+    import shutil
+    import tomllib
+
+    root = Path(ROOT)
+    assert shutil.which("make")
+
+    def dry(target: str) -> list[str]:
+        res = subprocess.run(["make", "-n", "-B", target], cwd=root, capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stderr
+        return [ln for ln in res.stdout.splitlines() if "pip install" in ln]
+
+    run_lines, test_lines = dry("run"), dry("test")
+    assert run_lines and all("-e ." in ln and "[" not in ln and "-c constraints.txt" in ln for ln in run_lines)
+    assert any("[test" in ln and "hf" in ln and "-c constraints.txt" in ln for ln in test_lines)
+    extras = tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    core = tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert not any(name in " ".join(core) for name in ("torch", "playwright", "pytest"))
+    pins = [d for deps in extras.values() for d in deps if "==" in d]
+    assert pins == [] and any(d.startswith("torch>=") for d in extras["hf"])
+    constraints = (root / "constraints.txt").read_text().splitlines()
+    assert any(line.startswith("torch==") for line in constraints)

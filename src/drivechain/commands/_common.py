@@ -235,3 +235,11 @@ def gate_stored_failures(out: Path, max_failure_rate: float) -> None:
 
     write_json_atomic(summary_path, summary)
     fail_if_incomplete(summary, out)
+
+
+def wide_console() -> Any:
+    """A rich Console for end-of-run tables: the terminal's width, or 160 columns in a pipe or log file."""
+    from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=160)

@@ -80,9 +80,10 @@ def demo(
 
 
 def _print_leaderboard(run_dirs: list[Path]) -> None:
-    from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
+    from drivechain.models.base import printable
     from drivechain.report.leaderboard import leaderboard
     from drivechain.report.loaders import load_runs
 
@@ -96,10 +97,12 @@ def _print_leaderboard(run_dirs: list[Path]) -> None:
     for col in ("model", "overall", "Per", "Pred", "Plan", "Beh", "drive", "tok/1k fr", "$/1k fr"):
         table.add_column(col, justify="left" if col == "model" else "right", no_wrap=col == "model")
     for r in rows.get("Chain evaluation", []):
-        table.add_row(r["model"], f(r.get("overall")), *(f(r.get(s)) for s in
+        table.add_row(escape(printable(r["model"])), f(r.get("overall")), *(f(r.get(s)) for s in
                       ("perception", "prediction", "planning", "behavior")),
                       f(drive.get(r["model"])), f(r.get("tokens_per_1k"), 0), f(r.get("usd_per_1k"), 4))
-    Console().print(table)
+    from drivechain.commands._common import wide_console
+
+    wide_console().print(table)
 
 
 def register(app: typer.Typer) -> None:

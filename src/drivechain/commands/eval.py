@@ -154,10 +154,8 @@ def _fmt(v: Any) -> str:
 
 def _print_table(s: dict[str, Any], out: Path) -> None:
     """The end-of-run table: stages, links, free-running, propagation, cost and latency."""
-    from rich.console import Console
-    from rich.table import Table
-
     from rich.markup import escape
+    from rich.table import Table
 
     from drivechain.models.base import printable
 
@@ -180,9 +178,9 @@ def _print_table(s: dict[str, Any], out: Path) -> None:
     links.add_column("without")
     for link, v in s["transitions"].items():
         links.add_row(link, _fmt(v), _fmt(s["transitions_no_image"].get(link)))
-    console = Console()
-    if not console.is_terminal:  # a pipe or a log file: no 80-column cut of headers
-        console = Console(width=160)
+    from drivechain.commands._common import wide_console
+
+    console = wide_console()  # a pipe or a log file: no 80-column cut of headers
     console.print(t)
     console.print(links)
     lang = s.get("language") or {}
