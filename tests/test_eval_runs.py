@@ -156,7 +156,8 @@ def test_api_key_never_reaches_the_run_folder(scripted, tmp_path):
     # 401 echoes the Authorization header in its body, as careless servers do
     with FakeServer(reply=reply_for(replies), faults={0: "401", 1: "401", 2: "500", 3: "400"}) as srv:
         out = tmp_path / "run"
-        res = subprocess.run(cli(data, out, srv.base_url, "--protocol", "transitions", "--retries", "0", "--limit", "2"),
+        res = subprocess.run(cli(data, out, srv.base_url, "--protocol", "transitions", "--retries", "0", "--limit", "2",
+                                 "--max-failure-rate", "1"),
                              capture_output=True, text=True, env=env, timeout=120)
         assert res.returncode == 0, res.stderr
         assert srv.requests[0].authorization == f"Bearer {SECRET}"  # the key was used...
