@@ -189,13 +189,17 @@ def test_leaderboard_sorts_and_the_filter_matches_scores_jsonl(report_dir: Path,
             # selecting a node highlights its parents
             assert page.locator(".node.parent").count() == len(node["parents"])
 
-            # the raw reply of the request that produced the sloppy answer, as stored in scores.jsonl
+            # the raw reply of the request that produced the sloppy answer, as stored in results.sqlite
             row = next(json.loads(line) for line in (runs / "sloppy" / "scores.jsonl").read_text().splitlines()
                        if f'"frame_id": "{target}"' in line and f'"qid": "{qid}"' in line
                        and '"link": "Pred->Plan"' in line and '"image": true' in line)
+            import sqlite3
+
+            with sqlite3.connect(runs / "sloppy" / "results.sqlite") as db:
+                reply = db.execute("SELECT text FROM results WHERE key = ?", (row["key"],)).fetchone()[0]
             page.locator("#node-detail details.request[data-model='0'] summary").click()
             page.wait_for_selector("#node-detail details.request[data-model='0'] pre.reply")
-            assert page.inner_text("#node-detail details.request[data-model='0'] pre.reply") == row["reply"]
+            assert page.inner_text("#node-detail details.request[data-model='0'] pre.reply") == reply
             page.locator("#node-detail details.request[data-model='0'] details.prompt > summary").click()
             assert "[" + qid + "]" in page.inner_text("#node-detail details.request[data-model='0'] details.prompt")
             # the evil model's reply is shown as text and runs nothing

@@ -36,12 +36,13 @@ def register(app: typer.Typer) -> None:
         from drivechain.evaluation.runner import write_json_atomic
         from drivechain.process.prm_eval import run_prm_eval
 
-        finite(threshold, "--threshold", 0.0, 1.0)
+        if threshold is not None:
+            finite(threshold, "--threshold", 0.0, 1.0)
         check_out_folder(out, "prm-eval", ("step_scores.jsonl", "table.md", "config.json"))
         check_writable(out, "prm-eval")
         check_model_server(rater, base_url)
         config = {"rater": rater, "data": str(data), "threshold": threshold, "data_sha256": _data_hash(data),
-                  "holdout": holdout}
+                  "holdout": str(holdout) if holdout else None}
         claim_run_folder(out, "prm-eval", config, IDENTITY, OWNED, force)
         with RunLock(out, "prm-eval"):
             RESUME_HINT.append(f"{OWNED_NOTE.format(out=out)} when a model rates; rerun the same command")
