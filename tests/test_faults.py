@@ -358,7 +358,7 @@ def test_model_names_with_mathtext_characters_draw_in_the_charts(data: Path, tmp
     res = drivechain("report", *runs, "--out", str(tmp_path / "report"))
     assert res.returncode == 0, res.stderr
     assert "Traceback" not in res.stderr
-    assert len(list((tmp_path / "report" / "charts").glob("*.png"))) >= 3
+    assert list((tmp_path / "report" / "charts").glob("*.png"))  # the cost chart names every model
     html = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
     assert "we$ird_mo%del" in html
 
