@@ -5,8 +5,8 @@ seed) for up to --max-steps decisions; the table gives at-fault collisions, any 
 the hazard fired, and the TTC it fired at. A level with an at-fault collision is what
 sources/corner_cases.py lists as "unavoidable" (labelled, never scored).
 
-    .venv/bin/python bench/corner_cases.py --seeds 6 --max-steps 12            # 6 seeds x 4 levels = 24 per case
-    .venv/bin/python bench/corner_cases.py --cases cutin --seeds 2 --json out.json
+    .venv/bin/python bench/corner_cases.py --seeds 5 --max-steps 6 --workers 2 --jsonl drives.jsonl  # 20 per case
+    .venv/bin/python bench/corner_cases.py --from drives.jsonl --max-steps 6     # the table of a (partial) run
 """
 
 from __future__ import annotations
@@ -34,22 +34,39 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-steps", type=int, default=12)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--json", default=None, help="also write every drive to this file")
+    ap.add_argument("--jsonl", default=None, help="append every drive to this file as it finishes")
+    ap.add_argument("--from", dest="source", default=None, help="only print the table of drives in this JSONL file")
     a = ap.parse_args(argv)
+    if a.source:
+        runs = [json.loads(x) for x in open(a.source, encoding="utf-8") if x.strip()]
+        _table(runs, [c for c in a.cases.split(",") if c and any(r["scenario"] == c for r in runs)], a.max_steps)
+        return 0
     cases = [c for c in a.cases.split(",") if c]
-    tasks = [(c, lv, 1000 + s, a.max_steps) for c in cases for lv in range(len(CORNER_CASES[c].levels))
-             for s in range(a.seeds)]
+    # seed-major order: a run stopped early still covers every case and level about equally
+    tasks = [(c, lv, 1000 + s, a.max_steps) for s in range(a.seeds) for c in cases
+             for lv in range(len(CORNER_CASES[c].levels))]
     t0 = time.perf_counter()
-    if a.workers > 1:
-        with ProcessPoolExecutor(a.workers) as pool:
-            runs = list(pool.map(_one, tasks))
-    else:
-        runs = []
-        for t in tasks:
-            runs.append(_one(t))
-            r = runs[-1]
-            print(f"  {r['scenario']} L{r['level']} seed {r['seed']}: at_fault={r['at_fault']} "
-                  f"collision={bool(r['collision'])} fired={r['triggered']}", file=sys.stderr, flush=True)
-    print(f"{len(runs)} teacher drives in {time.perf_counter() - t0:.0f} s (max {a.max_steps} steps each)")
+    runs: list[dict] = []
+    stream = open(a.jsonl, "a", encoding="utf-8") if a.jsonl else None
+    with ProcessPoolExecutor(a.workers) as pool:
+        for r in pool.map(_one, tasks):
+            runs.append(r)
+            if stream:  # every drive as it finishes (a long run can be read, or summarised with --from)
+                stream.write(json.dumps(r) + "\n")
+                stream.flush()
+    if stream:
+        stream.close()
+    print(f"{len(runs)} teacher drives in {time.perf_counter() - t0:.0f} s")
+    _table(runs, cases, a.max_steps)
+    if a.json:
+        with open(a.json, "w", encoding="utf-8") as fh:
+            json.dump(runs, fh, indent=1)
+    return 0
+
+
+def _table(runs: list[dict], cases: list[str], max_steps: int) -> None:
+    """One row per (case, level): seeds, at-fault and any collisions, fired, mean TTC at the trigger."""
+    print(f"max {max_steps} steps per drive")
     print(f"{'case':10} {'level':>5} {'ttc_s':>6} {'seeds':>5} {'at_fault':>8} {'any_coll':>8} {'fired':>5} "
           f"{'ttc_fired_mean':>14}  at-fault seeds")
     for c in cases:
@@ -60,10 +77,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{c:10} {lv:>5} {params['ttc_s']:>6} {len(rs):>5} {len(bad):>8} "
                   f"{sum(1 for r in rs if r['collision']):>8} {sum(1 for r in rs if r['triggered']):>5} "
                   f"{(sum(fired) / len(fired)) if fired else float('nan'):>14.2f}  {bad}")
-    if a.json:
-        with open(a.json, "w", encoding="utf-8") as fh:
-            json.dump(runs, fh, indent=1)
-    return 0
 
 
 if __name__ == "__main__":

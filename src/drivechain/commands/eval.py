@@ -189,6 +189,10 @@ def _print_table(s: dict[str, Any], out: Path) -> None:
                       f"BLEU-4 {_fmt(lang.get('bleu4'))}  ROUGE-L {_fmt(lang.get('rouge_l'))}  "
                       f"CIDEr {_fmt(lang.get('cider'))}  DriveLM language {_fmt(lang.get('drivelm'))}",
                       markup=False, highlight=False)
+    probes = s.get("probes")
+    if probes:  # --protocol probes (docs/probes.md)
+        console.print(f"probes: flip recall {_fmt(probes['flip_recall'])} over {probes['flips']} pairs, stability "
+                      f"{_fmt(probes['stability'])} over {probes['stable']} pairs ({probes['probes']} probes)")
     console.print(
         f"requests {s['requests']}  failures {s['failures']}  unparsed {s['unparsed']}  "
         f"tokens {s['tokens']['prompt']}+{s['tokens']['completion']}  cost $ {_fmt(s['cost_usd'])}  "
