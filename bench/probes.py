@@ -35,13 +35,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-frame", type=int, default=1)
     ap.add_argument("--workers", type=int, default=1, help="generation worker processes")
     ap.add_argument("--epsilon", type=float, default=0.0, help="exploration of the generated episodes")
+    ap.add_argument("--data", default=None, help="probe this existing dataset instead of generating one")
     ap.add_argument("--keep", default=None, help="keep the dataset and probe set under this folder")
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="dc-bench-probes-") as tmp:
         root = Path(a.keep) if a.keep else Path(tmp)
         t0 = time.perf_counter()
-        generate(GenerateConfig(scenarios=a.scenarios.split(","), episodes=a.episodes, steps_per_episode=a.steps,
-                                epsilon=a.epsilon), root / "data", workers=a.workers, force=True)
+        if a.data:  # probe an existing dataset (made by this teacher code)
+            root = Path(tmp)
+            (root / "data").symlink_to(Path(a.data).resolve())
+        else:
+            generate(GenerateConfig(scenarios=a.scenarios.split(","), episodes=a.episodes, steps_per_episode=a.steps,
+                                    epsilon=a.epsilon), root / "data", workers=a.workers, force=True)
         t1 = time.perf_counter()
         print(f"generated in {t1 - t0:.0f} s", file=sys.stderr, flush=True)
 

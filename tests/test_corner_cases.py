@@ -90,6 +90,7 @@ def test_onramp_vehicle_merges_into_the_ego_lane_without_yielding():
               and _agent(f, m["hazard_id"]).lane_id == f.ego.lane_id and _agent(f, m["hazard_id"]).rel_x_m > 0]
     assert merged, "the on-ramp vehicle never entered the ego lane in front of it"
     assert merged[0].ego.lane_id == "b>c>1"
+    assert 0 < rows[-1][1]["ttc_at_trigger_s"] < 5.0  # it turns in ahead of the ego, closing (measured TTC)
 
 
 @pytest.mark.parametrize("variant", ["free", "occupied"])

@@ -271,15 +271,19 @@ def _probe_frame(rec: FrameRecord, source: Any, cfg: ProbeConfig, horizon_s: flo
     stem = f"{IMAGES}/probes/{frame_o.scenario}/{frame_o.episode:04d}_{frame_o.step:03d}"
     roles = pick_agents(frame_o, graph_o)
     candidates = [(edit, role, vid) for edit in cfg.edits for role, vid in roles.items()]
-    rng = _frame_rng(cfg.seed, fid)
-    chosen = sorted(rng.sample(candidates, min(cfg.per_frame, len(candidates))), key=candidates.index)
+    # seeded order; an edit that cannot apply gives its place to the next candidate
+    order = _frame_rng(cfg.seed, fid).sample(candidates, len(candidates))
     edited_lines, qids_o = [], set()
-    for edit, role, vid in chosen:
+    made = 0
+    for edit, role, vid in order:
+        if made >= cfg.per_frame:
+            break
         try:
             fork, info = edited_fork(source, vid, edit)
         except EditError:
             stats["edit_not_applicable"] += 1
             continue
+        made += 1
         frame_e, image_e = _observe(fork, parent=source)
         frame_e.meta["ego_action"] = rec.frame.meta.get("ego_action")
         graph_e = _label(frame_e, fork, horizon_s)

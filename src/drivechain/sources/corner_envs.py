@@ -96,8 +96,8 @@ class ScriptedVehicle(IDMVehicle):
         ttc_hit = ttc is not None and ttc <= self.dc_trigger_ttc_s
         x_hit = self.dc_trigger_x_m is not None and self.position[0] >= self.dc_trigger_x_m
         if self.dc_clock_s >= self.dc_trigger_time_s - 1e-6 or ttc_hit or x_hit:
+            ttc = self.ttc_now_s()  # before firing: a pacing merger's TTC is the one it is about to leave
             self.dc_fired_at_s = round(self.dc_clock_s, 4)
-            ttc = self.ttc_now_s()
             self.dc_ttc_at_trigger_s = None if ttc is None else round(ttc, 3)
             self.on_trigger()
 
