@@ -245,7 +245,9 @@ def build_probes(data: Path, out: Path, cfg: ProbeConfig, force: bool = False,
             config={"probes": cfg.model_dump(mode="json"), "data": str(data), "data_name": dataset.manifest.name,
                     "data_frames_sha256": dataset.manifest.frames_sha256, **{k: gen.get(k) for k in
                     ("image_size", "marks", "horizon_s")}},
-            seed=cfg.seed, versions=dataset.manifest.versions, counts=dict(sorted(stats.items())),
+            seed=cfg.seed, versions=dataset.manifest.versions,
+            # "frames" counts the records (originals + edited) as every dataset's manifest does
+            counts=dict(sorted({**stats, "frames_probed": stats["frames"], "frames": len(lines)}.items())),
             frames_sha256=frames_hash, images_sha256=images_sha256(tmp),
         )
         write_manifest(tmp, manifest)
