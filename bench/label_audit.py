@@ -243,9 +243,9 @@ def _visible_ids(u: Any, image_size: tuple[int, int] | None, edge_m: float = 0.0
         px, py = v.position
         # edge_m > 0: must reach that far inside the window; < 0: may stop that far outside it
         e = edge_m
+        # every vehicle drawn in the window counts, however far (a drawn but unlisted one is a disagreement)
         if px + rx > x0 + e and px - rx < x0 + half_w - e and py + ry > y0 + e and py - ry < y0 + half_h - e:
-            if math.hypot(px - ex, py - ey) <= 80.0:  # the source lists agents within 80 m
-                out.add(v._aid)
+            out.add(v._aid)
     return out
 
 

@@ -45,7 +45,7 @@ def test_frame_geometry_matches_raw_objects(sources, scenario):
     assert frame.actions == list(u.action_type.actions.values())
     assert frame.available_actions == [u.action_type.actions[i] for i in sorted(u.get_available_actions())]
     by_id = {a.id: a for a in frame.agents}
-    raw_near = [v for v in u.road.vehicles if v is not ego and np.linalg.norm(v.position - ego.position) <= 80]
+    raw_near = [v for v in u.road.vehicles if v is not ego and np.linalg.norm(v.position - ego.position) <= src.agent_radius_m]
     assert len(by_id) == len(raw_near) > 0
     for v in raw_near:
         agent = by_id[v.dc_id]
@@ -160,3 +160,45 @@ def test_unknown_scenario_and_source_name_the_choices():
         make_source("highway", "parking")
     with pytest.raises(DrivechainError, match="unknown source 'carla'"):
         make_source("carla", "highway")
+
+
+def _drawn_ids(src) -> set[int]:
+    """Vehicles highway-env's own viewer draws into the image: its WorldSurface transform, its visibility
+    test (VehicleGraphics skips a vehicle whose centre is off-surface), and a rectangle that reaches the window."""
+    u = src.env
+    u.render()
+    surf = u.viewer.sim_surface
+    w, h = surf.get_width(), surf.get_height()
+    out = set()
+    for v in u.road.vehicles:
+        if v is u.vehicle or not surf.is_visible(v.position):
+            continue
+        c, s = math.cos(v.heading), math.sin(v.heading)
+        corners = [surf.pos2pix(v.position[0] + dl * c - dw * s, v.position[1] + dl * s + dw * c)
+                   for dl in (-v.LENGTH / 2, v.LENGTH / 2) for dw in (-v.WIDTH / 2, v.WIDTH / 2)]
+        xs, ys = [p[0] for p in corners], [p[1] for p in corners]
+        if max(xs) > 0 and min(xs) < w and max(ys) > 0 and min(ys) < h:
+            out.add(v.dc_id)
+    return out
+
+
+@pytest.mark.parametrize("scenario", ["highway", "merge", "intersection", "roundabout", "exit"])
+def test_every_drawn_vehicle_is_listed(scenario):
+    """The agent radius follows each scenario's camera footprint: a vehicle drawn in the image is a visible agent."""
+    src = make_source("highway", scenario)  # the scenario's own camera (size, scaling, centering)
+    try:
+        assert src.agent_radius_m >= src.camera.reach_m()
+        drawn_total = 0
+        for seed in (0, 3):
+            src.reset(seed)
+            for _ in range(4):
+                frame = src.frame()
+                drawn = _drawn_ids(src)
+                listed = {a.id for a in frame.agents if a.visible}
+                assert drawn <= listed, f"{scenario} seed {seed} step {frame.step}: drawn but unlisted {drawn - listed}"
+                drawn_total += len(drawn)
+                if src.step("IDLE").done:
+                    break
+        assert drawn_total > 0
+    finally:
+        src.close()

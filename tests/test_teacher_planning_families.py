@@ -70,3 +70,28 @@ def test_no_world_means_no_planning_or_behavior_nodes():
     graph = build_graph(src.frame(), None)
     assert not graph.stage("planning") and not graph.stage("behavior")
     src.close()
+
+
+def test_driving_into_an_earlier_wreck_is_credited_to_the_wreck():
+    """Vehicles that crashed before the ego arrives are still what the ego hits (crashed_with, plan.danger)."""
+    src, wreck_id = _blocked_highway()
+    env = src.env
+    ego = env.vehicle
+    wreck = next(v for v in env.road.vehicles if v.dc_id == wreck_id)
+    wreck.speed = wreck.target_speed = 0.0
+    wreck.crashed = True
+    # a second wreck beside it (the vehicle it collided with), also crashed before the frame
+    partner = next(v for v in env.road.vehicles if v is not ego and v is not wreck)
+    partner.lane_index = partner.target_lane_index = ("0", "1", 2)
+    partner.lane = env.road.network.get_lane(partner.lane_index)
+    partner.position = partner.lane.position(100.0 + 5.0 + 14.0, 0.0)
+    partner.heading = partner.lane.heading_at(100.0)
+    partner.speed = partner.target_speed = 0.0
+    partner.crashed = True
+    roll = src.rollout("IDLE", 3.0)
+    assert roll.crashed and roll.crashed_with == wreck_id
+    graph = build_graph(src.frame(), src)
+    assert graph.get("plan.danger").answer.ids == [wreck_id]
+    assert graph.get("plan.safe.IDLE").answer.value is False
+    assert f"vehicle {wreck_id}" in graph.get("plan.safe.IDLE").explanation
+    src.close()

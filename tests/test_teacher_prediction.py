@@ -116,3 +116,27 @@ def test_ttc_lead_is_confirmed_by_forward_simulation():
             confirmed += 1
         src.step("IDLE")
     assert confirmed > 0
+
+
+def test_stopped_ego_at_a_ring_entry_has_a_path_onto_the_ring():
+    """highway-env drops the entry lane from the route once the ego's target is the ring; a stopped ego
+    still on the entry lane must keep a path that continues onto the ring (its target lane, then the route)."""
+    from drivechain.teacher.families.prediction import _ego_path
+
+    src = make_source("highway", "roundabout")
+    src.reset(0)
+    for action in ("IDLE", "IDLE", "SLOWER"):
+        src.step(action)
+    u = src.env
+    ego = u.vehicle
+    assert ego.speed < 2.0 and ego.lane_index[:2] != ego.target_lane_index[:2]  # the state the test is about
+    frame = src.frame()
+    path = _ego_path(frame)
+    x0, y0 = frame.ego.x_m, frame.ego.y_m
+    assert max(math.hypot(x - x0, y - y0) for x, y, _ in path) > 30.0
+    # the path runs along highway-env's own target lane (the ring), not off into nothing
+    ring = u.road.network.get_lane(ego.target_lane_index)
+    on_ring = [p for p in path if abs(ring.local_coordinates((p[0], p[1]))[1]) < 0.5
+               and 0.0 <= ring.local_coordinates((p[0], p[1]))[0] <= ring.length]
+    assert len(on_ring) > 10
+    src.close()

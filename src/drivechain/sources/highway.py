@@ -24,6 +24,7 @@ from drivechain.sources.render import CAMERA, BevCamera, draw_marks
 from drivechain.sources.scenarios import get_scenario
 
 LANE_SAMPLE_M = 5.0  # spacing of lane polyline points
+VEHICLE_REACH_M = 5.0  # a vehicle's centre may lie this far outside the window while part of it is drawn
 FUTURE_STEP_S = 0.5  # Frame.future sampling period
 
 
@@ -54,10 +55,10 @@ class HighwaySource:
         image_size: tuple[int, int] | None = None,
         marks: bool = True,
         horizon_s: float = 3.0,
-        agent_radius_m: float = 80.0,
-        sample_radius_m: float = 100.0,
+        agent_radius_m: float | None = None,
+        sample_radius_m: float | None = None,
         reduced_radius_m: float = 300.0,
-        lane_radius_m: float = 100.0,
+        lane_radius_m: float | None = None,
         reduced_physics_hz: int | None = None,
         env_config: dict[str, Any] | None = None,
     ) -> None:
@@ -65,15 +66,18 @@ class HighwaySource:
         self.scenario = scenario
         self.marks = marks
         self.horizon_s = float(horizon_s)
-        self.agent_radius_m = agent_radius_m
-        self.sample_radius_m = sample_radius_m
         self.reduced_radius_m = reduced_radius_m
-        self.lane_radius_m = lane_radius_m
         self.reduced_physics_hz = reduced_physics_hz
         self.fast_road = True  # reduced rollouts use sources/fast_road.py (same results, less work)
         self._env_config = {**self.spec.config, **(env_config or {})}
         _snapshot_pristine()  # before gym.make: making intersection-v0 already rewrites the class
         self._env = self._make_env(image_size)
+        # every vehicle the image can show is listed: the radius follows the camera's footprint
+        # (scaling, size, centering differ per scenario; the exit camera reaches ~84 m ahead)
+        reach = self.camera.reach_m() + VEHICLE_REACH_M
+        self.agent_radius_m = float(agent_radius_m) if agent_radius_m is not None else reach
+        self.sample_radius_m = float(sample_radius_m) if sample_radius_m is not None else max(100.0, reach + 20.0)
+        self.lane_radius_m = float(lane_radius_m) if lane_radius_m is not None else max(100.0, reach + 20.0)
         self._class_params: dict[str, Any] = {}
         self.seed = 0
         self.episode = 0
@@ -493,6 +497,21 @@ class _EgoCtx:
         )
 
 
+def _hit_by(ego: Any, vehicles: list[Any], crashed_before: set[int]) -> Any | None:
+    """The vehicle the ego has just collided with: one whose footprint touches the ego's.
+
+    A wreck that crashed earlier counts too (the ego driving into it is a collision with it); when
+    no footprint touches (impact already resolved), the nearest newly crashed, then any crashed one.
+    """
+    others = [v for v in vehicles if v is not ego and v.crashed]
+    if not others:
+        return None
+    touching = [v for v in others if ego._is_colliding(v, 0.0)[0]]
+    newly = [v for v in others if v.dc_id not in crashed_before]
+    pool = touching or newly or others
+    return min(pool, key=lambda v: (float(np.hypot(*(v.position - ego.position))), v.dc_id))
+
+
 class _Recorder:
     """Snapshots of a simulated copy after every physics step; finds whom the ego hit."""
 
@@ -510,9 +529,9 @@ class _Recorder:
         ctx = _EgoCtx(ego, None)
         if ego.crashed and not self.crashed:
             self.crashed = True
-            hit = [v for v in sim.road.vehicles if v is not ego and v.crashed and v.dc_id not in self._crashed_ids]
-            if hit:
-                self.crashed_with = int(min(hit, key=lambda v: np.hypot(*(v.position - ego.position))).dc_id)
+            hit = _hit_by(ego, sim.road.vehicles, self._crashed_ids)
+            if hit is not None:
+                self.crashed_with = int(hit.dc_id)
         self._crashed_ids = {v.dc_id for v in sim.road.vehicles if v.crashed}
         self.samples.append(
             Snapshot.model_construct(

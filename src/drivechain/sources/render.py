@@ -40,6 +40,13 @@ class BevCamera:
             ys.append((y_m + dl * s + dw * c - oy) * self.scaling_px_per_m)
         return [round(min(xs), 1), round(min(ys), 1), round(max(xs), 1), round(max(ys), 1)]
 
+    def reach_m(self) -> float:
+        """Farthest distance from the ego's centre to any point of the image window [m]."""
+        cx, cy = self.centering
+        half_w = max(cx, 1.0 - cx) * self.width_px / self.scaling_px_per_m
+        half_h = max(cy, 1.0 - cy) * self.height_px / self.scaling_px_per_m
+        return math.hypot(half_w, half_h)
+
     def visible(self, box: list[float]) -> bool:
         """Does the box intersect the image?"""
         return box[2] > 0 and box[0] < self.width_px and box[3] > 0 and box[1] < self.height_px

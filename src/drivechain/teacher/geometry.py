@@ -235,7 +235,9 @@ def route_ahead(frame: Frame, lane_id: str | None, x_m: float, y_m: float, lengt
     Reads Frame.lanes and Frame.meta['ego_route'] only. A vehicle's lane id is the geometrically
     closest lane (near a junction it can be a lane the route never uses), so the start is the route
     lane nearest to (x, y); the route's later edges keep the lane index where it exists (highway-env's
-    next_lane does the same), else index 0. Stops early where the frame's lanes end.
+    next_lane does the same), else index 0. When no route lane is near (a stopped ego at a ring entry,
+    whose route already starts on the ring), the path is its own lane, its target lane, then the
+    route. Stops early where the frame's lanes end.
     """
     lanes = {lane.id: lane for lane in frame.lanes if len(lane.polyline_m) >= 2}
     edges = [_edge(r) for r in (frame.meta.get("ego_route") or []) if r]
@@ -249,17 +251,24 @@ def route_ahead(frame: Frame, lane_id: str | None, x_m: float, y_m: float, lengt
         start = min(sorted(on_route), key=off)
         if off(start) > 3.0:
             on_route = []
-    if not on_route:
-        if lane_id not in lanes:
-            return []
-        chain = [lane_id]
+    if on_route:
+        chain, rest = [start], edges[edges.index(_edge(start)) + 1:]
+    elif lane_id in lanes:
+        # off the remaining route: highway-env drops a lane from the route as soon as the ego's target
+        # moves on, so a vehicle stopped at the end of a ring entry still sits on the entry lane while
+        # its route starts on the ring. Its path is its own lane, then the route from there.
+        chain, rest = [lane_id], edges
+        target = frame.meta.get("ego_target_lane_id")
+        if target in lanes and _edge(target) in edges and _edge(target) != _edge(lane_id):
+            chain.append(target)
+            rest = edges[edges.index(_edge(target)) + 1:]
     else:
-        chain = [start]
-        for e in edges[edges.index(_edge(start)) + 1:]:
-            nxt = _next_lane(lanes, chain[-1], e)
-            if nxt is None:
-                break
-            chain.append(nxt)
+        return []
+    for e in rest:
+        nxt = _next_lane(lanes, chain[-1], e)
+        if nxt is None:
+            break
+        chain.append(nxt)
     out: list[tuple[float, float, float]] = []
     travelled = 0.0
     for k, lid in enumerate(chain):
