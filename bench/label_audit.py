@@ -11,7 +11,10 @@ highway-env's own lane objects.
     .venv/bin/python bench/label_audit.py --scenarios intersection --show 20  # print disagreements
 
 Prints, per family: labels audited, disagreements, labels the check skipped (ambiguous label, or
-the truth itself inside a band), and the first disagreements with their numbers.
+the truth itself inside a band), and the first disagreements with their numbers. Extra checks
+(check.*): vehicles drawn in the image but not listed, the vehicle an IDLE collision is credited to
+(wrecks included) against plan.danger, crossings of a stopped ego at a ring entry, plan.safe's RSS
+distance against the formula; then coherence violations per edge (teacher/coherence.py's rules).
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ DT_SAMPLE = 1  # record every physics step
 
 # the audit's own copies of the rules' thresholds (docs/questions.md), so a changed constant in the
 # teacher shows up as a disagreement instead of silently moving both sides
-LANE_FREE_GAP_M = 12.0
+RSS_RHO_S, RSS_ACC_MPS2, RSS_BRAKE_MPS2 = 0.5, 3.0, 6.0  # RSS response time, a_acc, b_min = b_max (docs/planning.md)
+AHEAD_BAND_M = 2.5  # a cut-in must happen with the vehicle's centre at least this far ahead of the ego's
 NEAR_M = 10.0
 RANGE_M = 30.0
 SAME_MPS = 1.0
@@ -109,6 +113,8 @@ def simulate_idle(env: Any, seconds: float) -> dict[int, list[tuple[float, float
     def record(dt_s: float) -> None:
         step(dt_s)
         clock[0] += dt_s
+        if env.vehicle.crashed and not hasattr(env, "_audit_crash"):
+            env._audit_crash = (round(clock[0], 4), crash_partner(env))  # the ego's first collision, and with whom
         for v in env.road.vehicles:
             if hasattr(v, "_aid"):
                 track[v._aid].append((round(clock[0], 6), float(v.position[0]), float(v.position[1]), float(v.speed)))
@@ -122,6 +128,17 @@ def simulate_idle(env: Any, seconds: float) -> dict[int, list[tuple[float, float
     env.road.step = step
     del dt
     return dict(track)
+
+
+def crash_partner(env: Any) -> int | None:
+    """Id of the vehicle whose footprint touches the (just crashed) ego's, nearest first; highway-env's polygons."""
+    from highway_env import utils
+
+    ego = env.vehicle
+    touching = [v for v in env.road.vehicles if v is not ego and hasattr(v, "_aid")
+                and utils.are_polygons_intersecting(ego.polygon(), v.polygon(), ego.velocity, v.velocity)[0]]
+    near = min(touching, key=lambda v: math.hypot(*(v.position - ego.position)), default=None)
+    return near._aid if near is not None else None
 
 
 def _frange(a: float, b: float, step: float) -> list[float]:
@@ -281,6 +298,12 @@ def _in_lane(r: Raw, offset: int) -> bool:
     return abs(r.off_lanes - offset) < 0.5
 
 
+def rss_long_m(v_rear: float, v_front: float) -> float:
+    """RSS safe longitudinal distance [m], written out from the paper's formula with the documented parameters."""
+    rho, acc, brake = RSS_RHO_S, RSS_ACC_MPS2, RSS_BRAKE_MPS2
+    return max(0.0, v_rear * rho + acc * rho**2 / 2 + (v_rear + rho * acc) ** 2 / (2 * brake) - v_front**2 / (2 * brake))
+
+
 def _lane_check(world: World) -> bool:
     return world.n_lanes >= 1 and abs(math.remainder(world.lane.heading_at(0) - world.lane.heading_at(world.lane.length), math.tau)) < 0.05
 
@@ -338,11 +361,12 @@ def audit_perception(frame: Any, graph: Any, world: World) -> list[Verdict]:
             a, b, _ = world.ego_lane_index
             exists = 0 <= target < world.n_lanes and world.env.road.network.get_lane((a, b, target)).is_reachable_from(
                 world.ego_xy)
-            gaps = [r.gap_m for r in world.vehicles.values() if _in_lane(r, offset)]
-            gap = min(gaps, default=math.inf)
-            truth = exists and gap >= LANE_FREE_GAP_M
-            add(node, _bool(node, truth), f"exists {exists} nearest gap {gap:.1f} (visible-only "
-                f"{min((r.gap_m for r in vis.values() if _in_lane(r, offset)), default=math.inf):.1f})")
+            shorts = {r.id: r.gap_m - rss_long_m(*((world.ego_speed_mps, r.speed_mps) if r.ds_m >= 0
+                                                    else (r.speed_mps, world.ego_speed_mps)))
+                      for r in vis.values() if _in_lane(r, offset)}
+            short = min(shorts.values(), default=math.inf)
+            truth = exists and short >= 0.0
+            add(node, _bool(node, truth), f"exists {exists} tightest gap minus its RSS distance {short:.1f} m")
         elif q == "per.count.near":
             n = sum(1 for r in world.vehicles.values() if math.hypot(*r.rel) <= RANGE_M)
             nv = sum(1 for r in vis.values() if math.hypot(*r.rel) <= RANGE_M)
@@ -426,8 +450,11 @@ def audit_prediction(frame: Any, graph: Any, world: World) -> list[Verdict]:
         status, detail = "ok", ""
         if f == "pred.cut_in":
             vid = node.objects[0]
-            lats = [abs(world.lane.local_coordinates((x, y))[1]) for _, x, y, _ in within(fut[vid])]
-            closest = min(lats)
+            # only while its centre is ahead of the ego's (same physics step of the ego's track)
+            ego_s = {round(t, 4): world.lane.local_coordinates((x, y))[0] for t, x, y, _ in within(ego_tr)}
+            lats = [abs(world.lane.local_coordinates((x, y))[1]) for t, x, y, _ in within(fut[vid])
+                    if world.lane.local_coordinates((x, y))[0] - ego_s.get(round(t, 4), math.inf) > AHEAD_BAND_M]
+            closest = min(lats, default=math.inf)
             status = _bool(node, closest < world.width_m / 2)
             if status == "bad" and abs(closest - world.width_m / 2) < 0.5:
                 status = "skip"
@@ -480,7 +507,56 @@ def audit_prediction(frame: Any, graph: Any, world: World) -> list[Verdict]:
     return out
 
 
+# ------------------------------------------------------------------------------ extra checks (issue #9)
+
+
+def audit_extra(frame: Any, graph: Any, world: World, crash: tuple[float, int | None, bool] | None) -> list[Verdict]:
+    """Drawn-but-unlisted vehicles, collisions credited (wrecks too), ring-entry crossings, RSS distances."""
+    out: list[Verdict] = []
+    listed = {a.id for a in frame.agents if a.visible}
+    missing = sorted(world.visible - listed)
+    out.append(Verdict("check.drawn_unlisted", frame.frame_id, "bad" if missing else "ok", f"drawn, not listed {missing}"))
+    danger = graph.get("plan.danger")
+    if crash is not None and crash[0] <= H_S and danger is not None:
+        t, who, wreck = crash
+        if who is None or who not in listed:
+            status = "ok" if not danger.answer.ids or danger.answer.ids[0] not in listed else "skip"
+        else:
+            status = "ok" if danger.answer.ids == [who] else ("skip" if danger.ambiguous else "bad")
+        out.append(Verdict("check.crash_credit", frame.frame_id, status,
+                           f"IDLE crash at {t:.2f} s with {who} (already a wreck at the frame: {wreck}); "
+                           f"plan.danger {danger.answer.ids}"))
+    if frame.scenario == "roundabout" and world.ego_speed_mps < 1.0:
+        route_edges = {tuple(r[:2]) for r in (world.ego.route or [])}
+        if tuple(world.ego_lane_index[:2]) not in route_edges:  # stopped off its (already popped) route: a ring entry
+            for node in graph.nodes:
+                if node.family == "pred.cross_first":
+                    out.append(Verdict("check.ring_entry_path", node.qid, "ok", "counted in pred.cross_first"))
+    for node in graph.nodes:
+        if node.family != "plan.safe":
+            continue
+        c = node.meta.get("check", {})
+        if c.get("required_m") is None or c.get("rear_speed_mps") is None:
+            continue
+        want = rss_long_m(c["rear_speed_mps"], c["front_speed_mps"])
+        ok = abs(want - c["required_m"]) < 0.05
+        out.append(Verdict("check.rss_distance", node.qid, "ok" if ok else "bad",
+                           f"label {c['required_m']} m, formula {want:.3f} m"))
+    return out
+
+
+def coherence_counts(graph: Any) -> tuple[Counter, Counter]:
+    """Edges checked and violations per edge, by the teacher's own rules (teacher/coherence.py)."""
+    from drivechain.teacher.coherence import check_graph
+
+    checked, violated, _ = check_graph(graph)
+    return checked, violated
+
+
 # ------------------------------------------------------------------------------ driver
+
+
+COHERENCE: tuple[Counter, Counter] = (Counter(), Counter())  # edges checked, violations (last audit_dataset)
 
 
 def audit_dataset(root: Path, limit: int | None = None) -> tuple[list[tuple[str, Verdict]], dict[str, int]]:
@@ -493,6 +569,8 @@ def audit_dataset(root: Path, limit: int | None = None) -> tuple[list[tuple[str,
     actions: dict[tuple[str, int], list[str]] = defaultdict(list)
     verdicts: list[tuple[str, Verdict]] = []
     frames: Counter[str] = Counter()
+    COHERENCE[0].clear()
+    COHERENCE[1].clear()
     for rec in records[:limit] if limit else records:
         fr = rec.frame
         key = (fr.scenario, fr.episode)
@@ -500,10 +578,18 @@ def audit_dataset(root: Path, limit: int | None = None) -> tuple[list[tuple[str,
         env = fresh_env(fr, history)
         world = read_world(env, tuple(size) if size else None)
         _check_replay(fr, world)
+        wrecks = {vid for vid, r in world.vehicles.items() if r.v.crashed}  # before anything moves
         world.future = simulate_idle(env, LONG_S)
+        crash = getattr(env, "_audit_crash", None)
+        if crash is not None:
+            crash = (crash[0], crash[1], crash[1] in wrecks)
         world.ego_tail = route_tail(env, world.future[0], ROUTE_AHEAD_M)
-        for v in audit_perception(fr, rec.graph, world) + audit_prediction(fr, rec.graph, world):
+        for v in (audit_perception(fr, rec.graph, world) + audit_prediction(fr, rec.graph, world)
+                  + audit_extra(fr, rec.graph, world, crash)):
             verdicts.append((fr.frame_id, v))
+        checked, violated = coherence_counts(rec.graph)
+        COHERENCE[0].update(checked)
+        COHERENCE[1].update(violated)
         actions[key].append(fr.meta["ego_action"])
         frames[fr.scenario] += 1
         env.close()
@@ -559,13 +645,16 @@ def main(argv: list[str] | None = None) -> int:
     for fam in sorted(table):
         c = table[fam]
         print(f"{fam:24s} {sum(c.values()):7d} {c['bad']:8d} {c['skip']:8d}")
+    print(f"\n{'coherence edge':44s} {'checked':>8s} {'violations':>10s}")
+    for edge in sorted(COHERENCE[0]):
+        print(f"{edge:44s} {COHERENCE[0][edge]:8d} {COHERENCE[1][edge]:10d}")
     bad = [(fid, v) for fid, v in verdicts if v.status == "bad"]
     shown: Counter[str] = Counter()
     for fid, v in bad:
         if shown[v.family] < args.show:
             print(f"  BAD {fid} {v.qid}: {v.detail}")
             shown[v.family] += 1
-    return 1 if bad else 0
+    return 1 if bad or sum(COHERENCE[1].values()) else 0
 
 
 if __name__ == "__main__":

@@ -58,3 +58,25 @@ def test_agreement_rates_count_majorities_and_pairs():
     assert rates["frames"] == 4
     assert rates["majority_rate"] == 0.5 and rates["unanimous_rate"] == 0.5
     assert rates["agree_lookahead_idm_mobil"] == 0.5 and rates["agree_lookahead_ttc_rules"] == 0.5
+
+
+def test_idm_mobil_calls_normal_following_safe_and_a_closing_rear_end_unsafe():
+    """IDM's braking term restores a 1.5 s gap even when nothing closes; safety is the kinematic braking needed."""
+    from drivechain.schema import Agent, Frame
+    from drivechain.teacher.planners import idm_mobil
+
+    def frame(gap_m: float, lead_speed: float) -> Frame:
+        ego = Agent(id=0, x_m=0.0, y_m=0.0, heading_rad=0.0, speed_mps=25.0, lane_id="0>1>1")
+        lead = Agent(id=1, x_m=gap_m + 5.0, y_m=0.0, heading_rad=0.0, speed_mps=lead_speed, lane_id="0>1>1",
+                     rel_x_m=gap_m + 5.0, rel_y_m=0.0)
+        return Frame(frame_id="t/highway/0/0", source="t", scenario="highway", episode=0, step=0, seed=0, t_s=0.0,
+                     ego=ego, agents=[lead], actions=["LANE_LEFT", "IDLE", "LANE_RIGHT", "FASTER", "SLOWER"],
+                     available_actions=["IDLE", "FASTER", "SLOWER"], meta={"ego_target_speed_mps": 25.0})
+
+    following = idm_mobil.plan(frame(26.0, 23.0))  # 2 m/s closing, TTC 13 s: ordinary following
+    assert "IDLE" in following.safe and following.meta["acc_mps2"] < -B_SAFE_SHOWN
+    rear_end = idm_mobil.plan(frame(8.0, 5.0))  # 20 m/s closing on an 8 m gap
+    assert "IDLE" not in rear_end.safe and "FASTER" not in rear_end.safe
+
+
+B_SAFE_SHOWN = 4.0  # the old rule called IDLE unsafe because IDM "needed" more braking than this

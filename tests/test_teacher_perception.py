@@ -102,6 +102,12 @@ def test_lead_vehicle_distance_and_speed(frames):
     assert leads > 0
 
 
+def _rss_m(v_rear: float, v_front: float) -> float:
+    """RSS safe longitudinal distance written out here (docs/planning.md: rho 0.5 s, a 3, b_min = b_max = 6 m/s^2)."""
+    rho, acc, brake = 0.5, 3.0, 6.0
+    return max(0.0, v_rear * rho + acc * rho**2 / 2 + (v_rear + rho * acc) ** 2 / (2 * brake) - v_front**2 / (2 * brake))
+
+
 def test_lane_free_matches_gaps(frames):
     for frame, graph, raw in frames:
         for side, offset in (("left", 1), ("right", -1)):
@@ -110,10 +116,12 @@ def test_lane_free_matches_gaps(frames):
             if not 0 <= target < raw["n_lanes"]:
                 assert ans.value is False and not ans.accept_both
                 continue
-            gaps = [r["gap"] for r in raw["rows"].values() if abs(r["offset"] - offset) < 0.5]
             if ans.accept_both:
                 continue
-            assert ans.value == (min(gaps, default=1e9) >= bands.LANE_FREE_GAP_M)
+            v_ego = raw["ego_speed"]
+            shorts = [r["gap"] - (_rss_m(v_ego, r["speed"]) if r["ds"] >= 0 else _rss_m(r["speed"], v_ego))
+                      for r in raw["rows"].values() if abs(r["offset"] - offset) < 0.5]
+            assert ans.value == (min(shorts, default=1e9) >= 0.0)
 
 
 def test_counts_and_referring(frames):

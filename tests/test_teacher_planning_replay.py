@@ -17,13 +17,31 @@ from drivechain.sources.scenarios import get_scenario
 from drivechain.teacher.graph import build_graph
 
 H_S = 3.0
-MIN_GAP_M, HEADWAY_S, LAT_CLEAR_M, MARGIN_FROM_S = 2.0, 0.5, 0.5, 1.0  # docs/planning.md
+# docs/planning.md, written out here: RSS response time, a_acc, b_min = b_max; lateral a, b, mu
+RHO_S, ACC_MPS2, BRAKE_MPS2 = 0.5, 3.0, 6.0
+LAT_ACC_MPS2, LAT_BRAKE_MPS2, MU_M = 0.2, 0.8, 0.2
+ALIGNED_RAD, LAT_CLEAR_M, MARGIN_FROM_S = 0.5, 0.5, 0.5
 # (scenario, seed, decision steps driven by the teacher's preferred action)
 PLAN = [("highway", 5, 4), ("merge", 3, 6), ("intersection", 3, 6), ("roundabout", 3, 6), ("intersection", 11, 5)]
 
 
-def _raw_margin(env) -> tuple[float, int | None, bool]:
-    """min(gap - required) over the vehicles in the ego's path now, the culprit, and whether it crosses."""
+def _rss_long(v_rear: float, v_front: float) -> float:
+    v_rear, v_front = max(v_rear, 0.0), max(v_front, 0.0)
+    d = v_rear * RHO_S + ACC_MPS2 * RHO_S**2 / 2 + (v_rear + RHO_S * ACC_MPS2) ** 2 / (2 * BRAKE_MPS2) \
+        - v_front**2 / (2 * BRAKE_MPS2)
+    return max(d, 0.0)
+
+
+def _rss_lat(v_toward: float) -> float:
+    def travel(v: float) -> float:
+        end = v + RHO_S * LAT_ACC_MPS2
+        return v * RHO_S + LAT_ACC_MPS2 * RHO_S**2 / 2 + end * abs(end) / (2 * LAT_BRAKE_MPS2)
+    return MU_M + max(travel(v_toward) + travel(0.0), 0.0)
+
+
+def _raw_margin(env, rear_ids: set[int]) -> tuple[float, int | None, bool]:
+    """min(gap - RSS distance) over the vehicles in RSS lateral conflict the ego is responsible for, the culprit,
+    and whether it crosses."""
     ego = env.vehicle
     c, s = math.cos(ego.heading), math.sin(ego.heading)
     worst, who, crossing = math.inf, None, False
@@ -32,24 +50,50 @@ def _raw_margin(env) -> tuple[float, int | None, bool]:
             continue
         dx, dy = v.position[0] - ego.position[0], v.position[1] - ego.position[1]
         fwd, lat = dx * c + dy * s, -dx * s + dy * c
-        dh = v.heading - ego.heading
+        dh = math.remainder(v.heading - ego.heading, math.tau)
+        aligned = abs(dh) < ALIGNED_RAD
+        if fwd < 0 and not (aligned and id(v) in rear_ids):
+            continue
         e_lon = abs(math.cos(dh)) * v.LENGTH / 2 + abs(math.sin(dh)) * v.WIDTH / 2
         e_lat = abs(math.sin(dh)) * v.LENGTH / 2 + abs(math.cos(dh)) * v.WIDTH / 2
-        if v.lane_index != ego.lane_index and abs(lat) >= ego.WIDTH / 2 + e_lat + LAT_CLEAR_M:
+        gap_lat = abs(lat) - ego.WIDTH / 2 - e_lat
+        if v.lane_index == ego.lane_index:
+            gap_lat = min(gap_lat, 0.0)
+        need_lat = _rss_lat(-v.speed * math.sin(dh) * (1.0 if lat >= 0 else -1.0)) if aligned else LAT_CLEAR_M
+        if gap_lat >= need_lat:
             continue
         gap = abs(fwd) - ego.LENGTH / 2 - e_lon
-        ve, vo = ego.speed, v.speed * math.cos(dh)
-        speed = max(ego.speed, ve - vo) if fwd >= 0 else max(vo, vo - ve)
-        margin = gap - max(MIN_GAP_M, HEADWAY_S * speed)
+        vo = v.speed * math.cos(dh)
+        margin = gap - (_rss_long(ego.speed, vo) if fwd >= 0 else _rss_long(vo, ego.speed))
         if margin < worst:
             worst, who = margin, id(v)
-            crossing = abs(math.remainder(dh, math.tau)) > 0.5
+            crossing = not aligned
     return worst, who, crossing
 
 
+def _hand_over_to_idm(env) -> None:
+    """From now on the ego drives with highway-env's own IDMVehicle.act (MOBIL off): its IDM code, bound to the
+    ego. The ego stays an MDPVehicle, so the intersection's road rules do not make it yield (they never do)."""
+    import types
+
+    from highway_env.vehicle.behavior import IDMVehicle
+
+    ego = env.vehicle
+    for name in ("ACC_MAX", "COMFORT_ACC_MAX", "COMFORT_ACC_MIN", "DISTANCE_WANTED", "TIME_WANTED", "DELTA"):
+        setattr(ego, name, getattr(IDMVehicle, name))
+    ego.enable_lane_change = False
+    for name in ("act", "acceleration", "desired_gap"):
+        setattr(ego, name, types.MethodType(getattr(IDMVehicle, name), ego))
+
+
 def replay(scenario: str, seed: int, history: list[str], action: str) -> dict:
-    """Rebuild the env from the seed, replay the history, then ``action`` + IDLE for H s; watch every physics step."""
+    """Rebuild the env from the seed, replay the history, then ``action`` for one decision step and the ego as
+    an IDM vehicle for the rest of H s; watch every physics step."""
+    from highway_env.vehicle.behavior import IDMVehicle
+
     spec = get_scenario(scenario)
+    # intersection-v0 rewrites these on the class, process-wide: start from highway-env's own values
+    IDMVehicle.DISTANCE_WANTED, IDMVehicle.COMFORT_ACC_MAX, IDMVehicle.COMFORT_ACC_MIN = 10.0, 3.0, -5.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         env = gym.make(spec.env_id, config=dict(spec.config)).unwrapped
@@ -62,6 +106,8 @@ def replay(scenario: str, seed: int, history: list[str], action: str) -> dict:
         out = {"crashed": False, "off_road": False, "margin": math.inf, "crossing": False, "lane_change": False,
                "start": start}
         lane0 = env.vehicle.lane_index
+        rear_ids = ({id(v) for v in env.road.vehicles if v.lane_index != lane0}
+                    if action in ("LANE_LEFT", "LANE_RIGHT") else set())
         frames = [0]
         road_step = env.road.step
 
@@ -73,12 +119,14 @@ def replay(scenario: str, seed: int, history: list[str], action: str) -> dict:
             out["off_road"] |= not ego.on_road
             out["lane_change"] |= ego.lane_index[2] != lane0[2]
             if frames[0] / hz >= MARGIN_FROM_S - 1e-9 and frames[0] / hz <= H_S + 1e-9:
-                m, _, crossing = _raw_margin(env)
+                m, _, crossing = _raw_margin(env, rear_ids)
                 if m < out["margin"]:
                     out["margin"], out["crossing"] = m, crossing
 
         env.road.step = watched
         for k in range(int(math.ceil(H_S))):
+            if k == 1:
+                _hand_over_to_idm(env)
             env.step(names[action] if k == 0 else names["IDLE"])
         env.close()
     return out

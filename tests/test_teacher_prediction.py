@@ -29,8 +29,9 @@ def _replay_future(scenario: str, seed: int, steps: int, horizon_s: float) -> di
         u.road.step(dt)
         for v in u.road.vehicles:
             if hasattr(v, "dc_id"):
-                _, lat = ego_lane.local_coordinates(v.position)
-                track.setdefault(v.dc_id, []).append((k * dt, *map(float, v.position), float(v.speed), float(lat)))
+                s, lat = ego_lane.local_coordinates(v.position)
+                track.setdefault(v.dc_id, []).append((k * dt, *map(float, v.position), float(v.speed), float(lat),
+                                                      float(s)))
     return track
 
 
@@ -57,7 +58,9 @@ def test_cut_in_matches_what_happens(case):
                 continue
             (vid,) = node.objects
             half = 2.0
-            closest = min(abs(row[4]) for row in track[vid])
+            # only while its centre is ahead of the ego's (a merge behind the ego is no cut-in)
+            ahead = [abs(row[4]) for row, ego in zip(track[vid], track[0]) if row[5] - ego[5] > bands.AHEAD_BAND_M]
+            closest = min(ahead, default=1e9)
             # finer physics than the 0.5 s labels: allow the sampling slack of the band
             if node.answer.value:
                 assert closest < half + bands.CUT_IN_BAND_M

@@ -91,6 +91,9 @@ class EpisodeResult(BaseModel):
     actions: list[str]
     stages: dict[str, int] = Field(default_factory=dict)
     families: dict[str, int] = Field(default_factory=dict)
+    ambiguous: dict[str, int] = Field(default_factory=dict, description="ambiguous nodes per family")
+    edges_checked: dict[str, int] = Field(default_factory=dict, description="coherence-checked edges per edge")
+    violations: dict[str, int] = Field(default_factory=dict, description="coherence violations per edge")
     seconds: dict[str, float]
 
 
@@ -115,6 +118,7 @@ def _source(cfg: GenerateConfig, scenario: str) -> Any:
 
 def run_episode(cfg: GenerateConfig, scenario: str, episode: int, root: Path) -> EpisodeResult:
     """Run one episode, write its images under ``root``, return its records."""
+    from drivechain.teacher.coherence import check_graph
     from drivechain.teacher.graph import build_graph, preferred_action
 
     source = _source(cfg, scenario)
@@ -125,6 +129,9 @@ def run_episode(cfg: GenerateConfig, scenario: str, episode: int, root: Path) ->
     actions: list[str] = []
     stages: Counter[str] = Counter()
     families: Counter[str] = Counter()
+    ambiguous: Counter[str] = Counter()
+    edges_checked: Counter[str] = Counter()
+    violations: Counter[str] = Counter()
     part = part_path(root, scenario, episode)
     part.parent.mkdir(parents=True, exist_ok=True)
     with open(part, "w", encoding="utf-8") as out:
@@ -152,6 +159,10 @@ def run_episode(cfg: GenerateConfig, scenario: str, episode: int, root: Path) ->
             out.write(FrameRecord(frame=frame, graph=graph).model_dump_json() + "\n")
             stages.update(n.stage for n in graph.nodes)
             families.update(n.family for n in graph.nodes)
+            ambiguous.update(n.family for n in graph.nodes if n.ambiguous)
+            checked, violated, _ = check_graph(graph)
+            edges_checked.update(checked)
+            violations.update(violated)
             history.append(rel)
             actions.append(action)
             t5 = time.perf_counter()
@@ -164,7 +175,8 @@ def run_episode(cfg: GenerateConfig, scenario: str, episode: int, root: Path) ->
                 break
     return EpisodeResult(
         scenario=scenario, episode=episode, part=str(part), frames=len(actions), actions=actions,
-        stages=dict(stages), families=dict(families), seconds=dict(spent),
+        stages=dict(stages), families=dict(families), ambiguous=dict(ambiguous), edges_checked=dict(edges_checked),
+        violations=dict(violations), seconds=dict(spent),
     )
 
 
@@ -202,11 +214,17 @@ def _counts(results: list[EpisodeResult]) -> dict[str, Any]:
     stages: Counter[str] = Counter()
     families: Counter[str] = Counter()
     actions: Counter[str] = Counter()
+    ambiguous: Counter[str] = Counter()
+    checked: Counter[str] = Counter()
+    violations: Counter[str] = Counter()
     for res in results:
         scenarios[res.scenario] += res.frames
         actions.update(res.actions)
         stages.update(res.stages)
         families.update(res.families)
+        ambiguous.update(res.ambiguous)
+        checked.update(res.edges_checked)
+        violations.update(res.violations)
     return {
         "frames": sum(scenarios.values()),
         "episodes": len(results),
@@ -214,6 +232,10 @@ def _counts(results: list[EpisodeResult]) -> dict[str, Any]:
         "stages": dict(sorted(stages.items())),
         "families": dict(sorted(families.items())),
         "actions": dict(sorted(actions.items())),
+        # share of each family's nodes marked ambiguous (left out of scoring)
+        "ambiguous_share": {f: round(ambiguous[f] / n, 4) for f, n in sorted(families.items())},
+        # coherence (teacher/coherence.py): edges checked and parent answers contradicting the child, per edge
+        "coherence": {e: {"checked": n, "violations": violations[e]} for e, n in sorted(checked.items())},
     }
 
 

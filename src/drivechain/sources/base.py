@@ -71,7 +71,7 @@ class Source(Protocol):
         """Apply a meta-action (by name) for one decision step."""
         ...
 
-    def rollout(self, action: str, horizon_s: float, reduced: bool = True) -> Rollout:
+    def rollout(self, action: str, horizon_s: float, reduced: bool = True, ego_idm: bool = False) -> Rollout:
         """Look ahead from the current state (action, then IDLE); never changes the state."""
         ...
 

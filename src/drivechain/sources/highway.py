@@ -236,6 +236,8 @@ class HighwaySource:
                 "physics_hz": self.physics_hz,
                 "policy_hz": self.policy_hz,
                 "image_size": [self.camera.width_px, self.camera.height_px],
+                "camera": {"scaling_px_per_m": self.camera.scaling_px_per_m,
+                           "centering": [float(c) for c in self.camera.centering]},
                 "target_speeds_mps": [float(s) for s in getattr(u.action_type, "target_speeds", [])],
                 "ego_target_speed_mps": float(getattr(ego_v, "target_speed", ego_v.speed)),
                 "ego_target_lane_id": lane_key(getattr(ego_v, "target_lane_index", None)),
@@ -324,20 +326,25 @@ class HighwaySource:
 
     # ------------------------------------------------------------------ look-ahead
 
-    def rollout(self, action: str, horizon_s: float, reduced: bool = True) -> Rollout:
+    def rollout(self, action: str, horizon_s: float, reduced: bool = True, ego_idm: bool = False) -> Rollout:
         """``action`` at the first decision step, then IDLE; every physics step sampled; state unchanged.
+
+        ego_idm=True: after the first decision step the ego drives like highway-env's own IDM
+        vehicles longitudinally (IDM behind the vehicle ahead in its lane, toward the target speed the
+        action set) while keeping its steering and route; "then IDLE" otherwise holds the target
+        speed open-loop, even into a slower vehicle ahead (docs/planning.md).
 
         reduced=True simulates only the vehicles within ``reduced_radius_m`` of the ego (at
         ``reduced_physics_hz`` when set) and skips observations, rewards and spawning;
         reduced=False steps a deepcopy of the whole env exactly as ``step`` would. Results are
         cached until the next step/reset; treat them as read-only.
         """
-        key = (action, float(horizon_s), bool(reduced))
+        key = (action, float(horizon_s), bool(reduced)) + (("idm",) if ego_idm else ())
         if key not in self._rollouts:
-            self._rollouts[key] = self._rollout(action, horizon_s, reduced)
+            self._rollouts[key] = self._rollout(action, horizon_s, reduced, ego_idm)
         return self._rollouts[key]
 
-    def _rollout(self, action: str, horizon_s: float, reduced: bool) -> Rollout:
+    def _rollout(self, action: str, horizon_s: float, reduced: bool, ego_idm: bool = False) -> Rollout:
         index = self._action_index(action)
         idle = self._action_index("IDLE")
         _pin_class_params(self._env, self._class_params)
@@ -357,6 +364,8 @@ class HighwaySource:
             if self.fast_road:
                 patch_road(sim.road)
             for k in range(n_steps):
+                if ego_idm and k == per_decision:
+                    _drive_ego_by_idm(sim)
                 if k % per_decision == 0:
                     sim.action_type.act(index if k == 0 else idle)
                 sim.road.act()
@@ -374,6 +383,8 @@ class HighwaySource:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 for d in range(math.ceil(n_steps / per_decision)):
+                    if ego_idm and d == 1:
+                        _drive_ego_by_idm(sim)
                     sim.step(index if d == 0 else idle)
                     _assign_ids(sim)
             del rec.samples[n_steps:]
@@ -417,6 +428,35 @@ def _pin_class_params(env: Any, values: dict[str, Any] | None) -> dict[str, Any]
     for k, v in (values or _PRISTINE).items():
         setattr(cls, k, v)
     return {k: getattr(cls, k) for k in _CLASS_PARAMS}
+
+
+def _drive_ego_by_idm(sim: Any) -> None:
+    """From now on the (copied) ego's longitudinal control is highway-env's IDM; steering unchanged.
+
+    The acceleration is IDMVehicle.acceleration with this scenario's (pinned) IDM class parameters,
+    behind the vehicle ahead in the ego's lane (and, while changing lanes, in its target lane too),
+    clipped to the IDM's ACC_MAX, exactly as IDMVehicle.act computes it for the traffic.
+    """
+    from highway_env.vehicle.kinematics import Vehicle
+
+    ego = sim.vehicle
+    driver = _idm_class(sim).create_from(ego)  # never on the road: only its parameters are used
+
+    def act(action: Any = None) -> None:
+        if ego.crashed:
+            Vehicle.act(ego, {"steering": 0.0, "acceleration": 0.0})
+            return
+        ego.follow_road()
+        steering = float(np.clip(ego.steering_control(ego.target_lane_index), -ego.MAX_STEERING_ANGLE,
+                                 ego.MAX_STEERING_ANGLE))
+        front, rear = ego.road.neighbour_vehicles(ego, ego.lane_index)
+        acc = driver.acceleration(ego_vehicle=ego, front_vehicle=front, rear_vehicle=rear)
+        if ego.lane_index != ego.target_lane_index:
+            front, rear = ego.road.neighbour_vehicles(ego, ego.target_lane_index)
+            acc = min(acc, driver.acceleration(ego_vehicle=ego, front_vehicle=front, rear_vehicle=rear))
+        Vehicle.act(ego, {"steering": steering, "acceleration": float(np.clip(acc, -driver.ACC_MAX, driver.ACC_MAX))})
+
+    ego.act = act
 
 
 def _assign_ids(env: Any) -> None:

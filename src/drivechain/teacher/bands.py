@@ -27,11 +27,9 @@ AHEAD_BAND_M = 2.5
 """|longitudinal centre offset| below this: the vehicle is alongside, 'ahead' and 'behind' both accepted."""
 
 # --- perception --------------------------------------------------------------------------------
-LANE_FREE_GAP_M = 12.0
-"""A neighbouring lane is free for a lane change if no vehicle in it has a bumper-to-bumper gap
-(ahead or behind the ego) below this."""
-LANE_FREE_BAND_M = 4.0
-"""Gaps within LANE_FREE_GAP_M +- this accept both yes and no."""
+LANE_FREE_BAND_M = 2.0
+"""A neighbouring lane is free when every vehicle in it keeps its RSS longitudinal distance from the
+ego at the current speeds (teacher/rss.py); gaps within that distance +- this accept both answers."""
 
 LEAD_DISTANCE_ABS_TOL_M = 2.0
 LEAD_DISTANCE_REL_TOL = 0.1
@@ -46,6 +44,8 @@ SAME_SPEED_BAND_MPS = 0.5
 
 EXISTS_RANGE_M = 30.0
 """Existence questions look this far (centre distance along the lane) ahead or behind."""
+COUNT_NEAR_BAND_M = 1.0
+"""per.count.near: vehicles within EXISTS_RANGE_M +- this widen the count's tolerance by one each (not ambiguous)."""
 EXISTS_BAND_M = 3.0
 """A vehicle within EXISTS_RANGE_M +- this makes the existence answer accept both."""
 
@@ -64,8 +64,9 @@ ACCEL_MPS2 = 0.5
 ACCEL_BAND_MPS2 = 0.25
 """|mean acceleration| within ACCEL_MPS2 +- this accepts 'steady' and the neighbouring answer."""
 
-TTC_MIN_CLOSING_MPS = 0.5
-"""The ego closes on the lead only if v_ego - v_lead exceeds this; otherwise TTC is none."""
+TTC_MIN_CLOSING_MPS = SAME_SPEED_MPS
+"""The ego closes on the lead only if v_ego - v_lead exceeds this; otherwise TTC is none (equal to
+per.lead_speed's 'about the same speed' threshold, so a lead about as fast never has a TTC)."""
 TTC_CLOSING_BAND_MPS = 0.3
 """Closing speeds within TTC_MIN_CLOSING_MPS +- this: TTC is ambiguous (none or a huge number)."""
 TTC_ABS_TOL_S = 0.5

@@ -26,15 +26,22 @@ class TeacherContext:
     horizon_s: float = 3.0
     nodes: list[QA] = field(default_factory=list)
     shared: dict[str, Any] = field(default_factory=dict)
-    _rollouts: dict[tuple[str, bool], "Rollout"] = field(default_factory=dict, repr=False)
+    _rollouts: dict[tuple[str, bool, bool], "Rollout"] = field(default_factory=dict, repr=False)
 
-    def rollout(self, action: str, reduced: bool = True) -> "Rollout":
-        """The world's look-ahead for ``action`` over the horizon, cached per (action, reduced)."""
+    def rollout(self, action: str, reduced: bool = True, ego_idm: bool = False) -> "Rollout":
+        """The world's look-ahead for ``action`` over the horizon, cached per (action, reduced, ego_idm).
+
+        ego_idm: after the action's first decision step the ego follows IDM longitudinally (the
+        safety look-ahead); otherwise it keeps lane and target speed (what prediction questions ask).
+        """
         if self.world is None:
             raise ValueError("no privileged world in this context (recorded log): cannot roll out")
-        key = (action, reduced)
+        key = (action, reduced, ego_idm)
         if key not in self._rollouts:
-            self._rollouts[key] = self.world.rollout(action, self.horizon_s, reduced=reduced)
+            if ego_idm:
+                self._rollouts[key] = self.world.rollout(action, self.horizon_s, reduced=reduced, ego_idm=True)
+            else:
+                self._rollouts[key] = self.world.rollout(action, self.horizon_s, reduced=reduced)
         return self._rollouts[key]
 
     def node(self, qid: str) -> QA | None:

@@ -1,6 +1,7 @@
 """Behavior families: the longitudinal and lateral behaviour implied by the voted plan.action.
 
-beh.longitudinal: from the speed change over H in each acceptable action's look-ahead rollout:
+beh.longitudinal: from the speed change over the action's decision step (1 s; afterwards the look-ahead's
+ego follows IDM, which is the traffic's doing, not the action's) in each acceptable action's rollout:
 final speed < STOP_MPS -> stop; dv > +DV_MPS accelerate; dv < -DV_MPS decelerate; else keep;
 dv within DV_MPS +- DV_BAND_MPS (or the final speed within STOP_MPS +- STOP_BAND_MPS) accepts both
 neighbouring answers. beh.lateral: LANE_LEFT -> left, LANE_RIGHT -> right, anything else -> keep.
@@ -63,17 +64,22 @@ def longitudinal(ctx: TeacherContext) -> list[QA]:
         return []
     preferred, acceptable, ambiguous = plan
     v0 = ctx.frame.ego.speed_mps
-    label, ok = longitudinal_classes(v0, labels.checks[preferred].final_speed_mps)
+
+    def after(action: str) -> float:
+        c = labels.checks[action]
+        return c.speed_after_action_mps if c.speed_after_action_mps is not None else c.final_speed_mps
+
+    label, ok = longitudinal_classes(v0, after(preferred))
     for a in acceptable:
         if a in labels.checks:
-            ok |= longitudinal_classes(v0, labels.checks[a].final_speed_mps)[1]
-    v1 = labels.checks[preferred].final_speed_mps
+            ok |= longitudinal_classes(v0, after(a))[1]
+    v1 = after(preferred)
     return [QA(
         qid="beh.longitudinal", family="beh.longitudinal", stage=B,
-        question=f"Over the next {ctx.horizon_s:g} s, should the ego accelerate, keep its speed, decelerate or stop?",
+        question="Over the next second, should the ego accelerate, keep its speed, decelerate or stop?",
         answer=ChoiceAnswer(options=LONGITUDINAL, acceptable=sorted(LONGITUDINAL.index(x) for x in ok),
                             preferred=LONGITUDINAL.index(label)),
-        explanation=f"The chosen action {preferred} takes the ego from {v0:.1f} to {v1:.1f} m/s in {ctx.horizon_s:g} s.",
+        explanation=f"The chosen action {preferred} takes the ego from {v0:.1f} to {v1:.1f} m/s in its 1 s decision step.",
         parents=["plan.action"], ambiguous=ambiguous,
         meta={"speed_now_mps": round(v0, 3), "speed_end_mps": round(v1, 3)},
     )]

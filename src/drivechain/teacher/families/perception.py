@@ -7,10 +7,10 @@ nothing. Only visible agents are asked about. Thresholds and bands: teacher/band
 from __future__ import annotations
 
 from drivechain.schema import QA, BooleanAnswer, ChoiceAnswer, NumberAnswer, ObjectsAnswer
-from drivechain.teacher import bands
+from drivechain.teacher import bands, rss
 from drivechain.teacher.context import TeacherContext
 from drivechain.teacher.families._common import in_band, lane_members, lane_phrase, qa, r1, visible_vehicles
-from drivechain.teacher.geometry import LanePosition, road_view
+from drivechain.teacher.geometry import LanePosition, project, road_view
 
 P = "perception"
 SIDES = {1: "left", -1: "right"}
@@ -21,22 +21,54 @@ def _lane_option(offset: int) -> int:
     return 2 - max(-2, min(2, offset))
 
 
+def _edges_in_image(frame, view) -> tuple[bool, bool] | None:
+    """Are the road's outermost lanes (their centre lines beside the ego) inside the image? None without camera data."""
+    cam, size = frame.meta.get("camera"), frame.meta.get("image_size")
+    if not cam or not size:
+        return None
+    import math
+
+    scale, (cx, cy) = float(cam["scaling_px_per_m"]), cam["centering"]
+    ego = frame.ego
+    ox, oy = ego.x_m - cx * size[0] / scale, ego.y_m - cy * size[1] / scale
+    _, d_ego = project(view.ego_lane.polyline_m, ego.x_m, ego.y_m)
+    w, k, n = view.width_m, view.ego_index + 1, view.lane_count
+    # left of heading h in highway-env's y-down world is (sin h, -cos h)
+    lx, ly = math.sin(ego.heading_rad), -math.cos(ego.heading_rad)
+
+    def inside(off_left_m: float) -> bool:
+        px, py = (ego.x_m + lx * off_left_m - ox) * scale, (ego.y_m + ly * off_left_m - oy) * scale
+        return 0.0 <= px <= size[0] and 0.0 <= py <= size[1]
+
+    # an outermost lane whose centre line is in the image can be counted (its edge line may be a few pixels off)
+    return inside((k - 1) * w - d_ego), inside(-((n - k) * w + d_ego))
+
+
 def lanes(ctx: TeacherContext) -> list[QA]:
-    """per.lanes (number of lanes in the ego's direction) and per.ego_lane (1-based from the left)."""
+    """per.lanes (number of lanes in the ego's direction) and per.ego_lane (1-based from the left).
+
+    Read from the image: per.lanes needs both outermost lanes in the image and per.ego_lane the
+    leftmost one (on the 6-lane exit road they never both are); otherwise the node is ambiguous.
+    """
     view = road_view(ctx.frame)
     if view is None:
         return []
     n, k = view.lane_count, view.ego_index + 1
+    edges = _edges_in_image(ctx.frame, view)
+    left_seen, right_seen = edges if edges is not None else (True, True)
+    off = " The image does not show both outermost lanes, so the count cannot be read from it: ambiguous."
+    left_off = " The image does not show the leftmost lane: ambiguous."
     return [
         qa("per.lanes", "per.lanes", P,
            "How many lanes does the road have in the ego vehicle's direction of travel at its position?",
            NumberAnswer(value=n, unit="lanes", abs_tol=0),
-           f"The ego's road section has {n} lanes side by side."),
+           f"The ego's road section has {n} lanes side by side." + ("" if left_seen and right_seen else off),
+           ambiguous=not (left_seen and right_seen)),
         qa("per.ego_lane", "per.ego_lane", P,
            "Which lane is the ego vehicle in, counting from the left with the leftmost lane as 1?",
-           NumberAnswer(value=k, unit="lane from the left", abs_tol=0),
-           f"There are {n} lanes and the ego is in lane {k} counting from the left.",
-           parents=["per.lanes"]),
+           NumberAnswer(value=k, unit="(lane number from the left)", abs_tol=0),
+           f"There are {n} lanes and the ego is in lane {k} counting from the left." + ("" if left_seen else left_off),
+           parents=["per.lanes"], ambiguous=not left_seen),
     ]
 
 
@@ -47,8 +79,8 @@ def vehicles(ctx: TeacherContext) -> list[QA]:
     positions = [(r1(a.rel_x_m), r1(a.rel_y_m)) for a in seen]
     listing = "; ".join(f"vehicle {a.id} at x={p[0]} m, y={p[1]} m" for a, p in zip(seen, positions)) or "none"
     return [qa("per.vehicles", "per.vehicles", P,
-               "Which vehicles are visible around the ego vehicle? Give each one's number and position relative "
-               "to the ego (x metres forward, y metres to the left).",
+               "Which vehicles are visible in the image? Give each one's number (its id mark) and its position "
+               "relative to the ego vehicle in metres (x forward, y to the left).",
                ObjectsAnswer(ids=ids, positions_m=positions),
                f"Visible vehicles: {listing}.", objects=ids)]
 
@@ -141,15 +173,30 @@ def lead_vehicle(ctx: TeacherContext) -> list[QA]:
     return nodes
 
 
+def _rss_short_m(p: LanePosition, ego_speed_mps: float) -> tuple[float, float]:
+    """(gap - RSS longitudinal distance, that distance) [m] between the ego and a vehicle, at the current speeds."""
+    v = p.agent.speed_mps
+    required = rss.longitudinal_m(ego_speed_mps, v) if p.ds_m >= 0 else rss.longitudinal_m(v, ego_speed_mps)
+    return p.gap_m - required, required
+
+
 def lane_free(ctx: TeacherContext) -> list[QA]:
-    """per.lane_free.left/right: no visible vehicle in that lane within LANE_FREE_GAP_M (bumper gap)."""
+    """per.lane_free.left/right: every visible vehicle in that lane keeps its RSS distance at the current speeds.
+
+    Ahead of the ego the ego is the rear vehicle, behind it the other one (teacher/rss.py). A gap within
+    LANE_FREE_BAND_M of its RSS distance, or a vehicle half in that lane, accepts both answers; so does
+    a frame where the lane change's look-ahead (plan.safe.LANE_*) disagrees because of a vehicle in
+    that lane (its speed changes over the horizon), so the child never contradicts its parent.
+    """
     view = road_view(ctx.frame)
     if view is None:
         return []
     out = []
-    thr, band = bands.LANE_FREE_GAP_M, bands.LANE_FREE_BAND_M
+    band = bands.LANE_FREE_BAND_M
+    v_ego = ctx.frame.ego.speed_mps
     for offset, side in SIDES.items():
-        q = f"Is the {side} lane free for a lane change (no vehicle within {thr:g} m ahead or behind in it)?"
+        q = (f"Is the {side} lane free for a lane change now, i.e. does every vehicle in it keep at least its "
+             "safe (RSS) distance from the ego at the current speeds?")
         qid = f"per.lane_free.{side}"
         if not view.lane_exists(offset):
             out.append(qa(qid, "per.lane_free", P, q, BooleanAnswer(value=False),
@@ -162,19 +209,46 @@ def lane_free(ctx: TeacherContext) -> list[QA]:
                           "into it, e.g. a merge lane that ends).", parents=["per.ego_lane"]))
             continue
         m = lane_members(view, offset, "any")
-        sure_gap = min((p.gap_m for p in m.sure), default=float("inf"))
-        unsure_gap = min((p.gap_m for p in m.unsure), default=float("inf"))
-        free = sure_gap >= thr
-        # inside the band, or a vehicle half in that lane that would flip the answer: both accepted
-        both = in_band(sure_gap, thr, band) or (free and unsure_gap < thr + band)
-        blockers = sorted({p.agent.id for p in m.sure + m.unsure if p.gap_m < thr + band})
-        why = (f"the nearest vehicle in it is {sure_gap:.1f} m away (bumper to bumper)" if m.sure
-               else "no visible vehicle is in it")
+        sure = [(p, *_rss_short_m(p, v_ego)) for p in m.sure]
+        unsure = [(p, *_rss_short_m(p, v_ego)) for p in m.unsure]
+        free = all(short >= 0 for _, short, _ in sure)
+        both = any(abs(short) <= band for _, short, _ in sure) or (free and any(short < band for _, short, _ in unsure))
+        blockers = sorted({p.agent.id for p, short, _ in sure + unsure if short < band})
+        worst = min(sure, key=lambda r: r[1], default=None)
+        if worst is None:
+            why = "no visible vehicle is in it"
+        else:
+            p, short, req = worst
+            where = "ahead" if p.ds_m >= 0 else "behind"
+            why = (f"the tightest vehicle in it, vehicle {p.agent.id}, is {p.gap_m:.1f} m {where} (bumper to bumper) "
+                   f"where RSS needs {req:.1f} m at {v_ego:.1f} m/s (ego) and {p.agent.speed_mps:.1f} m/s")
+        note = " Near the RSS distance: both answers accepted." if both else ""
+        disagree = _lookahead_disagrees(ctx, offset, free, view) if not both else None
+        if disagree:
+            both, note = True, f" {disagree} both answers accepted."
         out.append(qa(qid, "per.lane_free", P, q, BooleanAnswer(value=free, accept_both=both),
-                      f"The {side} lane exists and {why}; free means at least {thr:g} m."
-                      + (" Near the threshold: both answers accepted." if both else ""),
+                      f"The {side} lane exists and {why}; free means every vehicle keeps its RSS distance." + note,
                       parents=["per.ego_lane", "per.vehicles"], objects=blockers))
     return out
+
+
+def _lookahead_disagrees(ctx: TeacherContext, offset: int, free: bool, view) -> str | None:
+    """Why the lane change's look-ahead contradicts ``free`` through a vehicle in that lane, or None."""
+    if ctx.world is None:
+        return None
+    from drivechain.teacher.families.planning import lane_change_cause, planning_labels
+
+    labels = planning_labels(ctx)
+    action = "LANE_LEFT" if offset == 1 else "LANE_RIGHT"
+    check = labels.checks.get(action) if labels is not None else None
+    if check is None or check.safe == free:
+        return None
+    cause, outside = lane_change_cause(ctx, check, view)
+    if not check.safe and outside:
+        return None  # the child names a cause outside that lane: no contradiction
+    verdict = "safe" if check.safe else "unsafe"
+    return (f"Over the next {ctx.horizon_s:g} s the speeds in that lane change and the simulated lane change is "
+            f"{verdict}:")
 
 
 def _closed(ctx: TeacherContext, offset: int) -> bool:
@@ -184,20 +258,27 @@ def _closed(ctx: TeacherContext, offset: int) -> bool:
     return bool(frame.available_actions) and action in frame.actions and action not in frame.available_actions
 
 
+def _vehicles(n: int) -> str:
+    """'1 vehicle is' / '3 vehicles are'."""
+    return f"{n} vehicle is" if n == 1 else f"{n} vehicles are"
+
+
 def counts(ctx: TeacherContext) -> list[QA]:
     """NuScenes-QA style: per.count.<lane>_ahead, per.exists.<side>_behind, per.count.near."""
     frame = ctx.frame
     out: list[QA] = []
-    near = [a for a in visible_vehicles(frame.agents) if (a.rel_x_m ** 2 + a.rel_y_m ** 2) ** 0.5 <= bands.EXISTS_RANGE_M]
-    edge = [a.id for a in visible_vehicles(frame.agents)
-            if in_band((a.rel_x_m ** 2 + a.rel_y_m ** 2) ** 0.5, bands.EXISTS_RANGE_M, bands.EXISTS_BAND_M)]
+    seen = visible_vehicles(frame.agents)
+    dist = {a.id: (a.rel_x_m ** 2 + a.rel_y_m ** 2) ** 0.5 for a in seen}
+    near = [a for a in seen if dist[a.id] <= bands.EXISTS_RANGE_M]
+    edge = sorted(i for i, d in dist.items() if in_band(d, bands.EXISTS_RANGE_M, bands.COUNT_NEAR_BAND_M))
     out.append(qa("per.count.near", "per.count", P,
                   f"How many vehicles visible in the image are within {bands.EXISTS_RANGE_M:g} m of the ego vehicle "
                   "(centre to centre)?",
-                  NumberAnswer(value=len(near), unit="vehicles", abs_tol=0),
-                  f"{len(near)} visible vehicles are within {bands.EXISTS_RANGE_M:g} m."
-                  + (f" Vehicles {edge} are near that range: ambiguous." if edge else ""),
-                  parents=["per.vehicles"], objects=[a.id for a in near], ambiguous=bool(edge)))
+                  NumberAnswer(value=len(near), unit="vehicles", abs_tol=len(edge)),
+                  f"{_vehicles(len(near))} visible within {bands.EXISTS_RANGE_M:g} m."
+                  + (f" {_vehicles(len(edge)).capitalize()} within {bands.COUNT_NEAR_BAND_M:g} m of that range: "
+                     f"the count may be off by {len(edge)}." if edge else ""),
+                  parents=["per.vehicles"], objects=[a.id for a in near]))
     view = road_view(frame)
     if view is None:
         return out
@@ -209,7 +290,7 @@ def counts(ctx: TeacherContext) -> list[QA]:
         out.append(qa(f"per.count.{('left', 'ego', 'right')[1 - offset]}_ahead", "per.count", P,
                       f"How many visible vehicles are ahead of the ego vehicle in {name}?",
                       NumberAnswer(value=len(m.sure), unit="vehicles", abs_tol=0),
-                      f"{len(m.sure)} visible vehicles are ahead in {name}."
+                      f"{_vehicles(len(m.sure))} visible ahead in {name}."
                       + (" Some are on a lane boundary or alongside: ambiguous." if m.unsure else ""),
                       parents=["per.ego_lane", "per.vehicles"], objects=[p.agent.id for p in m.sure],
                       ambiguous=bool(m.unsure)))
@@ -246,7 +327,8 @@ def referring(ctx: TeacherContext) -> list[QA]:
             m = lane_members(view, offset, side)
             cands = sorted(m.sure + m.unsure, key=lambda p: (abs(p.ds_m), p.agent.id))
             target = m.sure[0] if m.sure else None
-            q = (f"Among the vehicles visible in the image, which one is the closest {side} of the ego vehicle in "
+            rel = "ahead of" if side == "ahead" else "behind"
+            q = (f"Among the vehicles visible in the image, which one is the closest {rel} the ego vehicle in "
                  f"the {lane} lane? Answer none if there is none.")
             qid = f"per.refer.closest_{side}_{lane}"
             if target is None:

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 
 from drivechain.schema import QA, Agent, BooleanAnswer, ChoiceAnswer, ObjectsAnswer, RankingAnswer, TextAnswer
 from drivechain.teacher.context import TeacherContext
+from drivechain.teacher.geometry import road_view
 from drivechain.teacher.planners import idm_mobil, lookahead, ttc_rules
 from drivechain.teacher.planners.vote import ACTION_WORDS, PlannerResult, VoteResult, real_actions, vote
 
 P = "planning"
 DANGER_MAX_M = 15.0  # risk below this: the vehicle is dangerous
-DANGER_BAND_M = 3.0  # best risk within DANGER_MAX_M +- this: plan.danger ambiguous
-DANGER_TIE_M = 2.0  # runner-up within this of the best: plan.danger ambiguous
+DANGER_BAND_M = 1.0  # best risk within DANGER_MAX_M +- this: plan.danger ambiguous
+DANGER_TIE_M = 1.0  # runner-up (same in-path status) within this of the best: plan.danger ambiguous
 OFF_PATH_PENALTY_M = 10.0  # a vehicle never in the ego's path counts this much farther
 IMPORTANCE_RANGE_M = 50.0
 IMPORTANCE_TOP = 5
@@ -73,36 +74,68 @@ def _safety_parents(ctx: TeacherContext, action: str) -> list[str]:
     return _existing(ctx, base + ctx.qids("pred.cross_first"))
 
 
-def _check_sentence(c: lookahead.ActionCheck, h_s: float) -> str:
+def _who(vid: int | None, visible: set[int]) -> str:
+    """'vehicle N' for a vehicle the image shows, else 'a vehicle outside the image'."""
+    return f"vehicle {vid}" if vid in visible else "a vehicle outside the image"
+
+
+def _check_sentence(c: lookahead.ActionCheck, h_s: float, visible: set[int]) -> str:
+    what = f"Simulated for {h_s:g} s (the action, then the ego follows the traffic's IDM), " \
+           f"'{ACTION_WORDS.get(c.action, c.action)}'"
     if c.crashed:
-        who = f" with vehicle {c.crashed_with}" if c.crashed_with is not None else ""
-        return f"Simulated for {h_s:g} s, '{ACTION_WORDS.get(c.action, c.action)}' ends in a collision{who}."
+        who = f" with {_who(c.crashed_with, visible)}" if c.crashed_with is not None else ""
+        return f"{what} ends in a collision{who}."
     if c.off_road:
-        return f"Simulated for {h_s:g} s, '{ACTION_WORDS.get(c.action, c.action)}' leaves the road."
-    if c.margin_m is None:
-        return f"Simulated for {h_s:g} s, no vehicle comes into the ego's path."
-    verb = "keeps" if c.margin_m >= 0 else "breaks"
-    return (f"Simulated for {h_s:g} s, '{ACTION_WORDS.get(c.action, c.action)}' {verb} the safety gap to vehicle "
-            f"{c.critical_id} by {abs(c.margin_m):.1f} m (at t = {c.critical_t_s:.1f} s).")
+        return f"{what} leaves the road."
+    if c.margin_m is None or c.gap_m is None or c.required_m is None:
+        return f"{what} brings no vehicle within its RSS distances (lateral and longitudinal) of the ego."
+    where = "ahead of" if c.critical_ahead else "behind"
+    if c.margin_m >= 0:
+        return (f"{what} keeps the RSS distances: the tightest, {_who(c.critical_id, visible)}, stays "
+                f"{c.gap_m:.1f} m {where} the ego where RSS needs {c.required_m:.1f} m (t = {c.critical_t_s:.1f} s).")
+    return (f"{what} violates the RSS longitudinal distance: {_who(c.critical_id, visible)} comes within "
+            f"{max(c.gap_m, 0.0):.1f} m {where} the ego where RSS needs {c.required_m:.1f} m, short by "
+            f"{-c.margin_m:.1f} m (t = {c.critical_t_s:.1f} s).")
+
+
+def lane_change_cause(ctx: TeacherContext, c: lookahead.ActionCheck, view=None) -> tuple[int | None, bool]:
+    """(the vehicle that makes an unsafe action unsafe, whether it is outside the lane the action moves into)."""
+    cause = c.crashed_with if c.crashed else (c.critical_id if c.margin_m is not None and c.margin_m < 0 else None)
+    if cause is None or c.action not in lookahead.LANE_CHANGES:
+        return cause, False
+    view = view if view is not None else road_view(ctx.frame)
+    agent = ctx.frame.agent(cause)
+    if view is None or agent is None:
+        return cause, False
+    offset = 1 if c.action == "LANE_LEFT" else -1
+    return cause, offset not in view.locate(agent).offsets()
 
 
 def safe_actions(ctx: TeacherContext) -> list[QA]:
-    """plan.safe.<ACTION>: is each real action safe (look-ahead); inside the margin band both answers count."""
+    """plan.safe.<ACTION>: is each real action safe (look-ahead, RSS); inside the margin band both answers count."""
     labels = planning_labels(ctx)
     if labels is None:
         return []
     visible = _visible_ids(ctx)
+    view = road_view(ctx.frame)
     out = []
     for action in real_actions(ctx.frame):
         c = labels.checks[action]
         band = not c.crashed and not c.off_road and c.margin_m is not None and abs(c.margin_m) < lookahead.SAFE_BAND_M
         who = [i for i in (c.crashed_with, c.critical_id) if i is not None and i in visible]
+        cause, outside = lane_change_cause(ctx, c, view) if not c.safe else (None, False)
+        text = _check_sentence(c, ctx.horizon_s, visible)
+        if outside and cause is not None:
+            text += f" The cause, {_who(cause, visible)}, is not in the lane the ego moves into."
+        meta = {"check": c.to_meta(), "band_m": lookahead.SAFE_BAND_M}
+        if cause is not None:
+            meta.update(cause_id=cause, cause_outside_lane=outside)
         out.append(QA(
             qid=f"plan.safe.{action}", family="plan.safe", stage=P,
             question=SAFE_QUESTIONS.get(action, f"Is it safe for the ego to do {action} now?").format(h=ctx.horizon_s),
             answer=BooleanAnswer(value=c.safe, accept_both=band),
-            explanation=_check_sentence(c, ctx.horizon_s), parents=_safety_parents(ctx, action),
-            objects=sorted(set(who)), meta={"check": c.to_meta(), "band_m": lookahead.SAFE_BAND_M},
+            explanation=text, parents=_safety_parents(ctx, action),
+            objects=sorted(set(who)), meta=meta,
         ))
     return out
 
@@ -202,7 +235,8 @@ def danger(ctx: TeacherContext) -> list[QA]:
     else:
         top = dangerous[0]
         ids = [top.agent.id]
-        ambiguous = edge or (len(rs) > 1 and rs[1].risk_m - top.risk_m < DANGER_TIE_M)
+        # a vehicle in the ego's path is plainly more dangerous than one beside it: a tie needs the same status
+        ambiguous = edge or (len(rs) > 1 and rs[1].in_path == top.in_path and rs[1].risk_m - top.risk_m < DANGER_TIE_M)
         text = _reason(top, ctx)
     meta = {"risk_m": {str(r.agent.id): round(r.risk_m, 2) for r in rs[:IMPORTANCE_TOP]}}
     node = QA(qid="plan.danger", family="plan.danger", stage=P, question=q,

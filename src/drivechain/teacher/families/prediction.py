@@ -23,7 +23,12 @@ def _visible(ctx: TeacherContext) -> list[Agent]:
 
 
 def cut_in(ctx: TeacherContext) -> list[QA]:
-    """pred.cut_in.vN: will an adjacent-lane vehicle's centre enter the ego lane within H s?"""
+    """pred.cut_in.vN: will an adjacent-lane vehicle's centre enter the ego lane AHEAD of the ego within H s?
+
+    Entering = its centre comes within half a lane width of the ego lane's centre line while its centre
+    is ahead of the (future) ego's; entering within AHEAD_BAND_M of alongside, or within CUT_IN_BAND_M
+    of the lane edge, accepts both answers. A vehicle merging in behind the ego is not a cut-in.
+    """
     view = road_view(ctx.frame)
     if view is None:
         return []
@@ -34,18 +39,28 @@ def cut_in(ctx: TeacherContext) -> list[QA]:
         if 0 in pos.offsets() or not pos.offsets() & {1, -1} or abs(pos.ds_m) > bands.CUT_IN_RANGE_M:
             continue
         future = [s for s in ctx.frame.future[a.id] if s.t_s <= h + 1e-9]
-        closest = min(abs(view.locate_future(a, s).d_left_m) for s in future)
+        lats = [(abs(view.locate_future(a, s).d_left_m), s.rel_x_m) for s in future]
+        ahead = [lat for lat, rel_x in lats if rel_x > bands.AHEAD_BAND_M]
+        near_alongside = [lat for lat, rel_x in lats if abs(rel_x) <= bands.AHEAD_BAND_M]
+        closest = min(ahead, default=math.inf)
         enters = closest < half
-        both = in_band(closest, half, bands.CUT_IN_BAND_M)
+        both = in_band(closest, half, bands.CUT_IN_BAND_M) or (
+            not enters and min(near_alongside, default=math.inf) < half + bands.CUT_IN_BAND_M)
         side = "left" if pos.d_left_m > 0 else "right"
+        if math.isfinite(closest):
+            how = (f"while ahead of the ego its centre comes as close as {closest:.1f} m to the ego lane's centre line "
+                   f"(the lane's edge is {half:.1f} m away), so it {'enters' if enters else 'stays out of'} the ego "
+                   "lane ahead of the ego")
+        else:
+            how = "it is never ahead of the ego, so it cannot cut in ahead of it"
         out.append(qa(
             f"pred.cut_in.v{a.id}", "pred.cut_in", P,
-            f"Will vehicle {a.id}, now in the {side} lane, enter the ego vehicle's lane within the next {h:g} s?",
+            f"Will vehicle {a.id}, now in the {side} lane, cut in: enter the ego vehicle's lane ahead of the ego "
+            f"within the next {h:g} s?",
             BooleanAnswer(value=enters, accept_both=both),
-            f"Over the next {h:g} s its centre comes as close as {closest:.1f} m to the ego lane's centre line "
-            f"(the lane's edge is {half:.1f} m away), so it {'enters' if enters else 'stays out of'} the ego lane."
-            + (" Close to the edge: both answers accepted." if both else ""),
-            parents=[f"per.vehicle_lane.v{a.id}"], objects=[a.id], closest_lateral_m=r1(closest)))
+            f"Over the next {h:g} s {how}." + (" Close to the edge or alongside: both answers accepted." if both else ""),
+            parents=[f"per.vehicle_lane.v{a.id}"], objects=[a.id],
+            closest_lateral_m=r1(closest) if math.isfinite(closest) else None))
     return out
 
 

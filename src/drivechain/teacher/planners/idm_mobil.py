@@ -4,10 +4,14 @@ Vehicles heading within ALIGNED_RAD of the ego are binned into lanes by their la
 (round(rel_y / lane width)); crossing vehicles whose straight-line path meets the ego's within
 CONFLICT_WINDOW_S of the ego's own arrival become a virtual stopped lead at the conflict point.
 - longitudinal: the IDM acceleration at the current target speed decides FASTER / IDLE / SLOWER;
-  an action with target speed v_t is safe if IDM at v_t behind the lead needs no more than B_SAFE braking;
-- lateral (MOBIL, politeness 0): a lane change is safe if the new follower needs no more than B_SAFE
-  braking, the ego none in the new lane, and both bumper gaps exceed MIN_GAP_M; it is preferred when
-  the ego's IDM acceleration gains more than A_THRESHOLD.
+  an action with target speed v_t is safe if matching the lead's speed before the bumper gap shrinks
+  to MIN_GAP_M needs no more than B_SAFE braking (kinematic: dv^2 / (2 (gap - MIN_GAP_M)), rear
+  speed max(v, v_t)). IDM's own braking term is no safety measure: it brakes hard to restore its
+  desired 1.5 s gap even when nothing is closing (4 m/s^2 "needed" at a 13 s time to collision);
+- lateral (MOBIL, politeness 0): a lane change is safe if, by the same kinematic rule, neither the
+  ego behind the new lead nor the new follower behind the ego needs more than B_SAFE braking and
+  both bumper gaps exceed MIN_GAP_M; it is preferred when the ego's IDM acceleration gains more
+  than A_THRESHOLD.
 """
 
 from __future__ import annotations
@@ -52,6 +56,14 @@ def idm_acc(v: float, v0: float, gap_m: float | None, lead_speed_mps: float | No
         return A_MAX * free
     s_star = S0_M + max(0.0, v * T_S + v * (v - lead_speed_mps) / (2 * math.sqrt(A_MAX * B_COMF)))
     return A_MAX * (free - (s_star / max(gap_m, 0.1)) ** 2)
+
+
+def needed_braking(rear_speed_mps: float, front_speed_mps: float, gap_m: float) -> float:
+    """Constant deceleration [m/s^2] the rear vehicle needs to match the front's speed before the gap is MIN_GAP_M."""
+    dv = rear_speed_mps - front_speed_mps
+    if dv <= 0.0:
+        return 0.0
+    return dv * dv / (2.0 * max(gap_m - MIN_GAP_M, 0.1))
 
 
 def target_speeds(frame: Frame) -> list[float]:
@@ -139,7 +151,9 @@ def plan(frame: Frame, horizon_s: float = 3.0) -> PlannerResult:
     leads = [n for n in [lead, *_virtual_leads(frame, horizon_s)] if n is not None]
     lead = min(leads, key=lambda n: n.gap_m) if leads else None
     acc = {a: _acc(targets[a], v0, lead) for a in targets}
-    safe = [a for a in actions if a in targets and acc[a] >= -B_SAFE]
+    v_ego = frame.ego.speed_mps
+    brake = {a: (needed_braking(max(v_ego, targets[a]), lead.speed_mps, lead.gap_m) if lead else 0.0) for a in targets}
+    safe = [a for a in actions if a in targets and brake[a] <= B_SAFE]
     # judged at the speed IDLE holds (the current target), not the transient speed: an ego still
     # settling onto its target (e.g. 10 -> 9 m/s at the intersection) is not "braking"
     v = targets["IDLE"]
@@ -150,11 +164,11 @@ def plan(frame: Frame, horizon_s: float = 3.0) -> PlannerResult:
             continue
         new_lead, new_follow = _lead_follow(frame, lanes.get(side, []))
         a_new = _acc(v, v0, new_lead)
-        ok = a_new >= -B_SAFE and (new_lead is None or new_lead.gap_m > MIN_GAP_M)
+        ok = new_lead is None or (new_lead.gap_m > MIN_GAP_M
+                                  and needed_braking(v_ego, new_lead.speed_mps, new_lead.gap_m) <= B_SAFE)
         if new_follow is not None:
-            vf = new_follow.speed_mps
-            a_follow = idm_acc(vf, max(vf, v0), new_follow.gap_m, frame.ego.speed_mps)
-            ok = ok and a_follow >= -B_SAFE and new_follow.gap_m > MIN_GAP_M
+            ok = ok and new_follow.gap_m > MIN_GAP_M and needed_braking(
+                new_follow.speed_mps, v_ego, new_follow.gap_m) <= B_SAFE
         if ok:
             safe.append(action)
             incentive[action] = a_new - a_now
