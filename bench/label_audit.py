@@ -301,6 +301,7 @@ def _in_lane(r: Raw, offset: int) -> bool:
 def rss_long_m(v_rear: float, v_front: float) -> float:
     """RSS safe longitudinal distance [m], written out from the paper's formula with the documented parameters."""
     rho, acc, brake = RSS_RHO_S, RSS_ACC_MPS2, RSS_BRAKE_MPS2
+    v_rear, v_front = max(v_rear, 0.0), max(v_front, 0.0)  # speeds along the ego's heading; oncoming counts as 0
     return max(0.0, v_rear * rho + acc * rho**2 / 2 + (v_rear + rho * acc) ** 2 / (2 * brake) - v_front**2 / (2 * brake))
 
 
