@@ -177,8 +177,12 @@ def build_request(
     max_tokens: int = 1024,
     seed: int | None = None,
     cameras: str | Sequence[str] = "all",
+    bare: bool = False,
 ) -> Request:
-    """The request asking ``targets`` of one frame, given the image and/or upstream answers as text."""
+    """The request asking ``targets`` of one frame, given the image and/or upstream answers as text.
+
+    ``bare`` (one question only) asks for the answer alone instead of a JSON object.
+    """
     frame = record.frame
     parts: list[TextPart | ImagePart] = []
     if image:
@@ -214,6 +218,8 @@ def build_request(
             + ", then end with ONE JSON object keyed by question id with your answers, like "
             + example
         )
+    elif bare and len(targets) == 1:
+        body.append("Reply with the answer only, in the format above, and nothing else.")
     else:
         body.append(
             "Reply with ONE JSON object keyed by question id with your answers as strings, like "
@@ -240,6 +246,7 @@ def build_request(
             "image": image,
             "history": history,
             "cot": cot,
+            "bare": bare and len(targets) == 1,
             "cameras": [c for c, _ in select_cameras(frame.images, cameras)] if image else [],
             "oracle": {q.qid: format_answer(q) for q in targets},
         },

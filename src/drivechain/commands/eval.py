@@ -46,6 +46,8 @@ def register(app: typer.Typer) -> None:
         reasoning: bool = typer.Option(False, "--reasoning/--no-reasoning",
                                        help="reasoning model: send max_completion_tokens"),
         prices: Path | None = typer.Option(None, "--prices", help="price table TOML overriding the shipped one"),
+        ask: str = typer.Option("all", "--ask", help="all | stage | one: questions per request (one = one request per question, bare answers accepted)"),
+        links: str | None = typer.Option(None, "--links", help="teacher-forced links to ask, e.g. Per->Pred,Pred->Plan (default: all)"),
         out: Path = typer.Option(..., "--out", help="run folder (re-run the same command to resume)"),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="live progress on stderr"),
         max_failure_rate: float = typer.Option(0.05, "--max-failure-rate", min=0.0, max=1.0,
@@ -61,6 +63,7 @@ def register(app: typer.Typer) -> None:
             seed=seed, prices_path=prices, out=out, progress=progress, temperature=temperature,
             history=history, max_image_side_px=max_image_side, reasoning=reasoning, cameras=cameras,
             max_failure_rate=max_failure_rate, force=force, verify=verify,
+            ask=ask, links=links,
         )
 
 
@@ -70,6 +73,7 @@ def run_eval(
     out: Path, progress: bool, temperature: float = 0.0, history: bool = False,
     max_image_side_px: int = 1024, reasoning: bool = False, cameras: str = "all",
     max_failure_rate: float = 0.05, force: bool = False, verify: bool = True,
+    ask: str = "all", links: str | None = None,
 ) -> dict[str, Any]:
     """Validate everything, then run; bad input raises DrivechainError before the run folder is touched."""
     import asyncio
@@ -95,6 +99,11 @@ def run_eval(
     finite(max_failure_rate, "--max-failure-rate", 0.0, 1.0)
     check_out_folder(out, "eval", OWNED)
     check_writable(out, "eval")
+    from drivechain.evaluation.ask import ASK_MODES, parse_links
+
+    if ask not in ASK_MODES:
+        raise ConfigError(f"--ask {ask!r} is not one of {', '.join(ASK_MODES)}")
+    link_set = parse_links(links)
     protocols = PROTOCOLS if protocol == "all" else (protocol,)
     dataset = load_dataset(data)
     dataset_hash = frames_hash(dataset, verify)
@@ -113,7 +122,8 @@ def run_eval(
     if isinstance(url, str) and url.startswith("http"):
         _check_server(url, timeout_s=min(timeout_s, 5.0))
     opts = AskOptions(image_root=str(dataset.root.resolve()), image=image, history=history,
-                      temperature=temperature, max_tokens=max_tokens, seed=seed, cameras=cameras)
+                      temperature=temperature, max_tokens=max_tokens, seed=seed, cameras=cameras,
+                      ask=ask, links=link_set)
     policy = RunPolicy(concurrency=concurrency, timeout_s=timeout_s, retries=retries)
     # Options only: the API key lives in the environment and never reaches the run folder.
     config = {
@@ -121,7 +131,8 @@ def run_eval(
         "model": model_spec, "model_name": model.name, "base_url": url if isinstance(url, str) else None,
         "protocol": protocol, "protocols": list(protocols), "image": image, "concurrency": concurrency,
         "limit": limit, "timeout_s": timeout_s, "retries": retries, "max_tokens": max_tokens, "seed": seed,
-        "temperature": temperature, "history": history, "cameras": cameras, "max_image_side_px": max_image_side_px,
+        "temperature": temperature, "history": history, "cameras": cameras, "ask": ask,
+        "links": list(link_set) if link_set is not None else None, "max_image_side_px": max_image_side_px,
         "reasoning": reasoning, "prices": str(prices_path) if prices_path else None, "frames": len(records),
         "max_failure_rate": max_failure_rate,
     }
@@ -193,6 +204,10 @@ def _print_table(s: dict[str, Any], out: Path) -> None:
     if probes:  # --protocol probes (docs/probes.md)
         console.print(f"probes: flip recall {_fmt(probes['flip_recall'])} over {probes['flips']} pairs, stability "
                       f"{_fmt(probes['stability'])} over {probes['stable']} pairs ({probes['probes']} probes)")
+    asked = s.get("ask")
+    if asked:
+        modes = ", ".join(f"{k} {v['answers']}" for k, v in asked["parse_modes"].items())
+        console.print(f"parsed {asked['parsed']}/{asked['answers']} answers ({_fmt(asked['parse_rate'])}): {modes}")
     console.print(
         f"requests {s['requests']}  failures {s['failures']}  unparsed {s['unparsed']}  "
         f"tokens {s['tokens']['prompt']}+{s['tokens']['completion']}  cost $ {_fmt(s['cost_usd'])}  "

@@ -18,6 +18,11 @@ def extra_blocks(rows: list[dict[str, Any]], records: list[Any]) -> dict[str, An
     probes = probe_summary(rows)
     if probes is not None:
         out["probes"] = probes
+    from drivechain.evaluation.ask import ask_summary
+
+    asked = ask_summary(rows)
+    if asked is not None:
+        out["ask"] = asked
     corner = corner_summary(rows, records)
     if corner is not None:
         out["corner"] = corner

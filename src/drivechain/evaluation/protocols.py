@@ -52,6 +52,8 @@ class AskOptions:
     max_tokens: int = 1024
     seed: int | None = 0
     cameras: str = "all"
+    ask: str = "all"  # all | stage | one: how a step's questions are split into requests (evaluation/ask.py)
+    links: tuple[str, ...] | None = None  # teacher-forced links to ask (None: every link)
 
 
 Ask = Callable[[Any], Awaitable[Any]]  # Request -> runner.Outcome
@@ -69,26 +71,29 @@ def teacher_upstream(record: FrameRecord, evidence: str) -> list[tuple[QA, str]]
     return [(qa, format_answer(qa)) for qa in targets_of(record, UPSTREAM[evidence]) if not qa.ambiguous]
 
 
-def links_to_run(record: FrameRecord, image: str) -> list[tuple[str, bool]]:
+def links_to_run(record: FrameRecord, image: str, links: tuple[str, ...] | None = None) -> list[tuple[str, bool]]:
     """(link, with_image) pairs asked for this frame: links from V always with the image."""
     out = []
     for link, (evidence, stages) in LINKS.items():
-        if not targets_of(record, stages):
+        if not targets_of(record, stages) or (links is not None and link not in links):
             continue
         for with_image in (True,) if evidence == "V" else IMAGE_MODES[image]:
             out.append((link, with_image))
     return out
 
 
-def count_requests(record: FrameRecord, protocols: tuple[str, ...], image: str) -> int:
+def count_requests(record: FrameRecord, protocols: tuple[str, ...], image: str, opts: AskOptions | None = None) -> int:
     """Requests a frame needs (the free chain's first step shares V->Per's request)."""
+    from drivechain.evaluation.ask import split_targets
+
+    ask, links = getattr(opts, "ask", "all"), getattr(opts, "links", None)
     n = 0
     if "transitions" in protocols:
-        n += len(links_to_run(record, image))
+        n += sum(len(split_targets(targets_of(record, LINKS[link][1]), ask)) for link, _ in links_to_run(record, image, links))
     if "free" in protocols:
-        n += sum(1 for _, st in FREE_STEPS if targets_of(record, st))
-        if "transitions" in protocols and targets_of(record, ("perception",)):
-            n -= 1
+        n += sum(len(split_targets(targets_of(record, st), ask)) for _, st in FREE_STEPS)
+        if "transitions" in protocols and targets_of(record, ("perception",)) and (links is None or "V->Per" in links):
+            n -= len(split_targets(targets_of(record, ("perception",)), ask))
     if "cot" in protocols:
         n += 1
     if "probes" in protocols:
@@ -166,14 +171,16 @@ async def transitions(record: FrameRecord, ask: Ask, opts: AskOptions) -> list[d
     """Every teacher-forced link of one frame, asked concurrently."""
     import asyncio
 
-    pairs = links_to_run(record, opts.image)
+    from drivechain.evaluation.ask import ask_targets
+
+    pairs = links_to_run(record, opts.image, getattr(opts, "links", None))
 
     async def one(link: str, with_image: bool) -> list[dict[str, Any]]:
         evidence, stages = LINKS[link]
         targets = targets_of(record, stages)
-        req = _build(record, targets, opts, image=with_image, upstream=teacher_upstream(record, evidence))
-        out = await ask(req)
-        rows, _ = grade_reply(record, targets, out, {"protocol": "transitions", "link": link, "image": with_image})
+        rows, _, _ = await ask_targets(record, targets, opts, ask, image=with_image,
+                                       upstream=teacher_upstream(record, evidence),
+                                       base={"protocol": "transitions", "link": link, "image": with_image})
         return rows
 
     parts = await asyncio.gather(*(one(link, im) for link, im in pairs))
@@ -198,6 +205,8 @@ async def free_running(record: FrameRecord, ask: Ask, opts: AskOptions) -> list[
     A failed step stops the chain: later steps are recorded as failed (not asked with a made-up
     upstream), so a rerun that retries the failure asks exactly what an unbroken run asks.
     """
+    from drivechain.evaluation.ask import ask_targets
+
     rows: list[dict[str, Any]] = []
     upstream: list[tuple[QA, str]] = []
     broken: str | None = None
@@ -215,10 +224,9 @@ async def free_running(record: FrameRecord, ask: Ask, opts: AskOptions) -> list[
                              "error": f"upstream step {broken} failed",
                              **({"refs": list(qa.answer.references)} if qa.answer.type == "text" else {})})
             continue
-        out = await ask(_build(record, targets, opts, image=True, upstream=list(upstream)))
-        step_rows, parsed = grade_reply(record, targets, out, base)
+        step_rows, parsed, ok = await ask_targets(record, targets, opts, ask, image=True, upstream=list(upstream), base=base)
         rows.extend(step_rows)
-        if not out.ok:
+        if not ok:
             broken = step
             continue
         upstream.extend(own_answers(targets, parsed))

@@ -361,7 +361,7 @@ async def evaluate(
             for name in protocols:
                 fn = PROTOCOL_FUNCS[name]
                 jobs.append(lambda a, rec=rec, fn=fn: fn(rec, a.ask, opts))
-        total = sum(count_requests(r, protocols, opts.image) for r in records)
+        total = sum(count_requests(r, protocols, opts.image, opts) for r in records)
         rows, scores_text = await run_jobs(jobs, asker, out_dir / "scores.jsonl", total_requests=total,
                                            progress=progress)
     finally:
