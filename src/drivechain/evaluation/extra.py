@@ -20,6 +20,11 @@ def extra_blocks(rows: list[dict[str, Any]], records: list[Any]) -> dict[str, An
         out["probes"] = probes
     from drivechain.evaluation.ask import ask_summary
 
+    from drivechain.evaluation.g1 import g1_summary
+
+    g1 = g1_summary(rows)
+    if g1 is not None:
+        out["g1"] = g1
     asked = ask_summary(rows)
     if asked is not None:
         out["ask"] = asked

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, is_dataclass
 from typing import Any
 
+from drivechain.evaluation.g1 import g1 as _g1
 from drivechain.evaluation.probes import count_probe_requests, probes
 from drivechain.schema import QA, FrameRecord
 
@@ -54,6 +55,7 @@ class AskOptions:
     cameras: str = "all"
     ask: str = "all"  # all | stage | one: how a step's questions are split into requests (evaluation/ask.py)
     links: tuple[str, ...] | None = None  # teacher-forced links to ask (None: every link)
+    max_steps: int = 6  # g1: reasoning calls before the answer call (evaluation/g1.py)
 
 
 Ask = Callable[[Any], Awaitable[Any]]  # Request -> runner.Outcome
@@ -98,6 +100,8 @@ def count_requests(record: FrameRecord, protocols: tuple[str, ...], image: str, 
         n += 1
     if "probes" in protocols:
         n += count_probe_requests(record)
+    if "g1" in protocols:  # at most: the loop may answer early
+        n += 1 + getattr(opts, "max_steps", 6)
     return n
 
 
@@ -261,3 +265,4 @@ async def chain_of_thought(record: FrameRecord, ask: Ask, opts: AskOptions) -> l
 
 PROTOCOL_FUNCS = {"transitions": transitions, "free": free_running, "cot": chain_of_thought}
 PROTOCOL_FUNCS["probes"] = probes  # counterfactual probes (evaluation/probes.py); not part of "all"
+PROTOCOL_FUNCS["g1"] = _g1  # multi-call reasoning loop (evaluation/g1.py); not part of "all"

@@ -1,4 +1,5 @@
-"""Adapter for a local transformers vision-language model (``hf:PATH``), batched.
+"""Adapter for a local transformers model (``hf:PATH``): a vision-language model or a text-only
+causal LM (also from a GGUF file, ``--gguf FILE``; see models/hf_text.py), batched.
 
 Concurrent ``respond`` calls are queued and collected into batches of up to ``batch_size``;
 each batch runs ``generate`` in a worker thread so the event loop keeps serving.
@@ -39,14 +40,25 @@ class HFModel:
         *,
         dtype: str | None = None,
         max_image_side_px: int | None = None,
+        gguf: str | None = None,
     ) -> None:
+        from drivechain.models.hf_text import gguf_path, is_vision_config
+
         folder = Path(path).expanduser()
-        if not folder.is_dir() or not (folder / "config.json").is_file():
+        if folder.is_file() and folder.suffix == ".gguf" and not gguf:
+            folder, gguf = folder.parent, folder.name
+        file = gguf_path(folder, gguf)
+        if file is not None and not file.is_file():
+            raise ConfigError(f"hf model: GGUF file {str(file)!r} not found; pass hf:FOLDER --gguf FILE.gguf")
+        if file is None and (not folder.is_dir() or not (folder / "config.json").is_file()):
             raise ConfigError(f"hf model {path!r} is not a model folder (no config.json); pass hf:/path/to/model")
         if batch_size < 1:
             raise ConfigError(f"hf batch size {batch_size} must be >= 1")
         self.path = folder
-        self.name = f"hf:{folder.name}"
+        self.gguf = gguf
+        # GGUF files hold text-only LMs here; a folder is text-only unless its config takes images
+        self.text_only = file is not None or not is_vision_config(folder)
+        self.name = f"hf:{file.stem if file is not None else folder.name}"
         self.device = device
         self.batch_size = batch_size
         self.max_new_tokens = max_new_tokens
@@ -73,6 +85,11 @@ class HFModel:
             kwargs: dict[str, Any] = {}
             if self.dtype:
                 kwargs["dtype"] = getattr(torch, self.dtype)
+            if self.text_only:
+                from drivechain.models.hf_text import load_text_lm
+
+                self._processor, self._model = load_text_lm(self.path, self.gguf, kwargs.get("dtype"), self.device)
+                return
             processor = AutoProcessor.from_pretrained(self.path)
             model = AutoModelForImageTextToText.from_pretrained(self.path, **kwargs).to(self.device).eval()
         except Exception as exc:  # any load failure becomes an error record per request
@@ -138,6 +155,12 @@ class HFModel:
         return [r if r is not None else Response(error="not answered", model=self.name) for r in out]
 
     def _conversation(self, req: Request) -> tuple[list[dict[str, Any]], list]:
+        if self.text_only:
+            from drivechain.models.hf_text import TEXT_ONLY_IMAGE_ERROR, text_conversation
+
+            if any(isinstance(p, ImagePart) for m in req.messages for p in m.content):
+                raise ImageError(TEXT_ONLY_IMAGE_ERROR)
+            return text_conversation(req.messages), []
         conv, images = [], []
         for msg in req.messages:
             parts: list[dict[str, Any]] = []
@@ -157,7 +180,10 @@ class HFModel:
         proc = self._processor
         prompts = [proc.apply_chat_template(c, add_generation_prompt=True, tokenize=False) for c in convs]
         flat = [img for imgs in images for img in imgs]
-        inputs = proc(text=prompts, images=flat or None, padding=True, return_tensors="pt").to(self.device)
+        if self.text_only:  # a tokenizer: the chat template already holds the special tokens
+            inputs = proc(prompts, padding=True, return_tensors="pt", add_special_tokens=False).to(self.device)
+        else:
+            inputs = proc(text=prompts, images=flat or None, padding=True, return_tensors="pt").to(self.device)
         gen_kwargs: dict[str, Any] = {"max_new_tokens": max_new, "do_sample": temperature > 0}
         if temperature > 0:
             gen_kwargs["temperature"] = temperature
@@ -168,7 +194,7 @@ class HFModel:
         prompt_len = inputs["input_ids"].shape[1]
         new_tokens = output[:, prompt_len:]
         texts = proc.batch_decode(new_tokens, skip_special_tokens=True)
-        pad_id = proc.tokenizer.pad_token_id
+        pad_id = self._tokenizer().pad_token_id
         eos_ids = self._eos_ids()
         results = []
         for row, text, mask in zip(new_tokens.tolist(), texts, inputs["attention_mask"]):
@@ -186,8 +212,11 @@ class HFModel:
     def _eos_ids(self) -> set[int]:
         eos = self._model.generation_config.eos_token_id
         if eos is None:
-            eos = self._processor.tokenizer.eos_token_id
+            eos = self._tokenizer().eos_token_id
         return set(eos) if isinstance(eos, list) else ({eos} if eos is not None else set())
+
+    def _tokenizer(self) -> Any:
+        return self._processor if self.text_only else self._processor.tokenizer
 
     async def aclose(self) -> None:
         """Stop the batch worker and drop the weights."""
