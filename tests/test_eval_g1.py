@@ -72,7 +72,7 @@ def test_g1_stops_at_max_steps_and_a_failed_call_fails_the_frame(tmp_path):
         assert srv.count == 3
     assert rows[0]["n_steps"] == 2 and rows[0]["first_wrong"] == "none"
     with FakeServer(reply=_server(answers), faults={1: "400"}) as srv:
-        summary, rows = _eval(tmp_path / "fail", srv)
+        summary, rows = _eval(tmp_path / "fail", srv, "--max-failure-rate", "1")
         assert srv.count == 2  # the loop stops at the failed call
     assert {r["status"] for r in rows} <= {"failed", "ambiguous"} and rows[0]["first_wrong"] == "failed"
 
