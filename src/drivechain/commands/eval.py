@@ -12,7 +12,7 @@ from drivechain.commands._common import check_server as _check_server
 
 # Settings that decide a run's results: a folder holding a run with other values is refused.
 IDENTITY = ("model", "frames_sha256", "protocols", "image", "limit", "max_tokens", "seed", "temperature",
-            "history", "max_image_side_px", "reasoning", "cameras")
+            "history", "max_image_side_px", "reasoning", "cameras", "ask", "links", "gguf", "max_steps")
 OWNED = ("scores.jsonl", "summary.json", "results.sqlite", "config.json")
 
 PROTOCOL_CHOICES = ("transitions", "free", "cot", "all", "probes", "g1")
