@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from drivechain.dataset import FRAMES, MANIFEST, load_dataset, png_bytes
+from drivechain.dataset import FRAMES, MANIFEST, iter_records, load_dataset, png_bytes
 from drivechain.errors import DatasetError
 
 
@@ -44,6 +44,11 @@ def test_broken_line_is_named_by_file_and_line(tiny_dataset, tmp_path):
     with pytest.raises(DatasetError) as err:
         list(load_dataset(root).records())
     assert f"{FRAMES}:2:" in str(err.value) and "\n" not in str(err.value)
+    # the stream is lazy: the good first record arrives before the bad second line is parsed
+    stream = iter_records(root)
+    assert next(stream).frame.frame_id == json.loads(lines[0])["frame"]["frame_id"]
+    with pytest.raises(DatasetError, match=f"{FRAMES}:2:"):
+        next(stream)
     with pytest.raises(DatasetError, match="sha256"):
         load_dataset(root, verify=True)
 

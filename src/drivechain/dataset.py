@@ -163,35 +163,8 @@ class Dataset:
         return _safe_rel(self.root, rel)
 
     def records(self) -> Iterator[FrameRecord]:
-        """Every FrameRecord in file order; a bad line raises DatasetError naming file and line."""
-        path = self.root / FRAMES
-        try:
-            fh = open(path, "rb")  # bytes: a line that is not UTF-8 is named, not a traceback mid-iteration
-        except OSError as exc:
-            raise DatasetError(f"{path} cannot be read ({exc.strerror}); regenerate the dataset") from None
-        with fh:
-            for number, raw in enumerate(fh, start=1):
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError:
-                    raise DatasetError(f"{path}:{number}: not UTF-8 text; regenerate the dataset") from None
-                if not line.strip():
-                    continue
-                try:
-                    record = FrameRecord.model_validate_json(line)
-                except ValidationError as exc:
-                    first = exc.errors()[0]
-                    where = ".".join(str(p) for p in first.get("loc", ()))
-                    raise DatasetError(f"{path}:{number}: invalid record ({where}: {first.get('msg')})") from None
-                except UnicodeDecodeError:
-                    raise DatasetError(f"{path}:{number}: not UTF-8 text") from None
-                frame = record.frame
-                for rel in [*frame.images.values(), *frame.history_images]:
-                    try:
-                        _safe_rel(self.root, rel)
-                    except DatasetError as exc:
-                        raise DatasetError(f"{path}:{number}: {exc}") from None
-                yield record
+        """Every FrameRecord in file order, lazily (``iter_records`` on this folder)."""
+        return iter_records(self.root)
 
     def verify(self) -> None:
         """Check hashes against the manifest and that every image exists; DatasetError otherwise."""
@@ -204,6 +177,55 @@ class Dataset:
             for rel in [*record.frame.images.values(), *record.frame.history_images]:
                 if not self.image_path(rel).is_file():
                     raise DatasetError(f"image {rel} of frame {record.frame.frame_id} is missing in {self.root}")
+
+
+def frames_files(root: Path) -> list[Path]:
+    """The files holding a dataset's records, in reading order (today: ``frames.jsonl``)."""
+    return [root / FRAMES]
+
+
+def iter_records(path: str | Path) -> Iterator[FrameRecord]:
+    """Every FrameRecord of the dataset folder ``path``, in file order, parsed one line at a time.
+
+    The one streaming reader: ``eval``, ``process`` and ``report`` read records through it (directly or
+    through ``Dataset.records()``), so memory does not grow with the dataset while reading, and a
+    reader of another layout (e.g. sharded frame files) plugs in here and in ``frames_files``. Nothing
+    is read before the first ``next()``. A line that is not UTF-8 or not a valid record, or an image
+    path that leaves the folder, raises DatasetError naming the file and line.
+    """
+    root = Path(path)
+    for file in frames_files(root):
+        yield from _iter_file(root, file)
+
+
+def _iter_file(root: Path, path: Path) -> Iterator[FrameRecord]:
+    try:
+        fh = open(path, "rb")  # bytes: a line that is not UTF-8 is named, not a traceback mid-iteration
+    except OSError as exc:
+        raise DatasetError(f"{path} cannot be read ({exc.strerror}); regenerate the dataset") from None
+    with fh:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise DatasetError(f"{path}:{number}: not UTF-8 text; regenerate the dataset") from None
+            if not line.strip():
+                continue
+            try:
+                record = FrameRecord.model_validate_json(line)
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                where = ".".join(str(p) for p in first.get("loc", ()))
+                raise DatasetError(f"{path}:{number}: invalid record ({where}: {first.get('msg')})") from None
+            except UnicodeDecodeError:
+                raise DatasetError(f"{path}:{number}: not UTF-8 text") from None
+            frame = record.frame
+            for rel in [*frame.images.values(), *frame.history_images]:
+                try:
+                    _safe_rel(root, rel)
+                except DatasetError as exc:
+                    raise DatasetError(f"{path}:{number}: {exc}") from None
+            yield record
 
 
 def load_dataset(path: str | Path, verify: bool = False) -> Dataset:
