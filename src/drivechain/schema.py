@@ -180,6 +180,20 @@ class QA(_Model):
     objects: list[int] = Field(default_factory=list, description="agent ids it mentions")
     ambiguous: bool = Field(default=False, description="inside a band with no safe answer: not scored")
     meta: dict[str, Any] = Field(default_factory=dict, description="e.g. planner votes, margins")
+    # Checked rewordings from 'drivechain polish' (the template is variant 0); omitted when empty,
+    # so a dataset that was never polished keeps its bytes and hash.
+    question_variants: list[str] = Field(
+        default_factory=list, exclude_if=lambda v: not v, description="variants 1..K of the question"
+    )
+    explanation_variants: list[str] = Field(
+        default_factory=list, exclude_if=lambda v: not v, description="checked rewordings of the explanation"
+    )
+
+    def question_variant(self, index: int) -> str | None:
+        """Variant ``index`` of the question (0 = the template), or None if it has no such variant."""
+        if index == 0:
+            return self.question
+        return self.question_variants[index - 1] if 0 < index <= len(self.question_variants) else None
 
 
 class ChainGraph(_Model):
