@@ -92,3 +92,16 @@ def test_facts_read_units_lists_and_spelled_numbers():
     # a distance after a listed vehicle is a number, not a vehicle
     f = facts("Vehicle 1, 13 m ahead")
     assert f.vehicles == {1} and dict(f.numbers) == {("13", "m"): 1}
+
+
+def test_preambles_and_unrelated_lines_are_rejected():
+    template = "How many lanes does the road have in the ego vehicle's direction of travel at its position?"
+    assert check(template, "Here are the rewordings:") == ("unrelated",)
+    assert check(template, "Sure, happy to help with that.") == ("unrelated",)
+    assert check(template, "Where the ego is, how many lanes does its road have in its direction of travel?") == ()
+
+
+def test_sides_swapped_between_paired_options_are_rejected():
+    swapped = ACTION_Q.replace("(change to the left lane)", "(change to the X lane)").replace(
+        "(change to the right lane)", "(change to the left lane)").replace("X lane", "right lane")
+    assert check(ACTION_Q, swapped) == ("side",)

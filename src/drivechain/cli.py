@@ -24,7 +24,7 @@ app = typer.Typer(
 
 # Each module defines ``register(app)``; imports stay light so start-up stays fast.
 COMMANDS = ("generate", "eval", "closedloop", "process", "prm_eval", "report", "demo",
-            "import_drivelm", "export_drivelm", "score_drivelm", "probe")
+            "import_drivelm", "export_drivelm", "score_drivelm", "probe", "polish")
 COMMANDS += ("prm_train", "prm_loop", "review")  # reward models: train, active mining, label review
 
 for _name in COMMANDS:

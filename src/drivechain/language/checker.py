@@ -8,6 +8,9 @@ the kinds of road users mentioned. The candidate is kept only when its facts equ
 nothing dropped, nothing changed, nothing added. The rules are deliberately strict: a rejected good
 paraphrase costs one variant, an accepted wrong one would change what the question asks.
 
+A rewording must also stay on topic: it reuses at least ``MIN_OVERLAP`` of the template's content
+words (a model's preamble or an unrelated sentence is rejected as ``unrelated``).
+
 Every rejection carries reasons (``REASONS``); ``check`` returns them in that order, so a caller can
 count each rejected variant once by its first reason.
 """
@@ -20,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 REASONS = (
-    "empty", "malformed", "duplicate", "vehicle", "number", "horizon", "option", "side", "direction",
+    "empty", "malformed", "duplicate", "unrelated", "vehicle", "number", "horizon", "option", "side", "direction",
     "negation", "condition", "bound", "added_entity",
 )
 
@@ -78,6 +81,7 @@ class Facts:
     options: frozenset[str]
     none: bool  # "answer none if ...": the none answer is an option too
     sides: frozenset[str]
+    side_order: tuple[str, ...]  # left/right in reading order, repeats collapsed
     directions: frozenset[str]
     negations: int
     now: bool
@@ -98,6 +102,10 @@ def _normalise(text: str) -> str:
 def _value(raw: str) -> str:
     value = float(raw)
     return f"{0.0 if value == 0 else value:g}"  # "+0.0", "-0" and "0" are one number
+
+
+def _collapse(words: list[str]) -> tuple[str, ...]:
+    return tuple(w for i, w in enumerate(words) if i == 0 or words[i - 1] != w)
 
 
 def _phrases(text: str, table: Sequence[tuple[str, str]]) -> tuple[set[str], str]:
@@ -138,6 +146,7 @@ def facts(text: str, options: Sequence[str] = ()) -> Facts:
         options=quoted,
         none=bool(re.search(r"\bnone\b", low)),
         sides=frozenset(_SIDES.findall(rest_now)),  # "right now" is not a side
+        side_order=_collapse(_SIDES.findall(rest_now)),
         directions=frozenset(directions),
         negations=len(_NEGATION_RE.findall(low)),
         now=bool(now_found),
@@ -158,6 +167,22 @@ def _units(numbers: Counter) -> set[str]:
     return {unit for _, unit in numbers if unit}
 
 
+# Share of the template's content words (by their first 4 letters) a rewording must still use.
+MIN_OVERLAP = 0.3
+_STOP = frozenset("about after again also among answer does from have into just more most much only other over "
+                  "same some such than that their them then there these they this those very what when where "
+                  "which while will with would your".split())
+
+
+def _stems(text: str) -> set[str]:
+    return {w[:4] for w in re.findall(r"[a-z]{4,}", text.lower()) if w not in _STOP}
+
+
+def _overlap(template: str, variant: str) -> float:
+    stems = _stems(template)
+    return 1.0 if not stems else len(stems & _stems(variant)) / len(stems)
+
+
 def _squash(text: str) -> str:
     return re.sub(r"[\W_]+", " ", text.lower()).strip()
 
@@ -170,6 +195,8 @@ def check(template: str, variant: str, options: Sequence[str] = ()) -> tuple[str
         return ("malformed",)
     if _squash(variant) == _squash(template):
         return ("duplicate",)
+    if variant.rstrip().endswith(":") or _overlap(template, variant) < MIN_OVERLAP:
+        return ("unrelated",)  # a preamble ("Here are three rewordings:") or a text about something else
     a, b = facts(template, options), facts(variant, options)
     reasons = []
     if a.vehicles != b.vehicles:
@@ -186,7 +213,8 @@ def check(template: str, variant: str, options: Sequence[str] = ()) -> tuple[str
         reasons.append("horizon")
     if a.actions != b.actions or a.letters != b.letters or not a.options <= b.options or a.none != b.none:
         reasons.append("option")
-    if a.sides != b.sides:
+    # With both sides named, their order carries the pairing ("LANE_LEFT (change to the left lane)").
+    if a.sides != b.sides or (len(a.sides) > 1 and a.side_order != b.side_order):
         reasons.append("side")
     if a.directions != b.directions:
         reasons.append("direction")
