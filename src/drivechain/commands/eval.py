@@ -12,7 +12,7 @@ from drivechain.commands._common import check_server as _check_server
 
 # Settings that decide a run's results: a folder holding a run with other values is refused.
 IDENTITY = ("model", "frames_sha256", "protocols", "image", "limit", "max_tokens", "seed", "temperature",
-            "history", "max_image_side_px", "reasoning", "cameras", "ask", "links", "gguf", "max_steps")
+            "history", "max_image_side_px", "reasoning", "cameras", "ask", "links", "gguf", "max_steps", "variants")
 OWNED = ("scores.jsonl", "summary.json", "results.sqlite", "config.json")
 
 PROTOCOL_CHOICES = ("transitions", "free", "cot", "all", "probes", "g1")
@@ -49,6 +49,7 @@ def register(app: typer.Typer) -> None:
         prices: Path | None = typer.Option(None, "--prices", help="price table TOML overriding the shipped one"),
         gguf: str | None = typer.Option(None, "--gguf", help="hf: a GGUF file (name inside the hf:FOLDER, or a path) of a text-only LM"),
         ask: str = typer.Option("all", "--ask", help="all | stage | one: questions per request (one = one request per question, bare answers accepted)"),
+        variants: str = typer.Option("template", "--variants", help="template | all: also ask every kept rewording of a polished dataset (teacher-forced links)"),
         links: str | None = typer.Option(None, "--links", help="teacher-forced links to ask, e.g. Per->Pred,Pred->Plan (default: all)"),
         out: Path = typer.Option(..., "--out", help="run folder (re-run the same command to resume)"),
         progress: bool = typer.Option(True, "--progress/--no-progress", help="live progress on stderr"),
@@ -65,7 +66,7 @@ def register(app: typer.Typer) -> None:
             seed=seed, prices_path=prices, out=out, progress=progress, temperature=temperature,
             history=history, max_image_side_px=max_image_side, reasoning=reasoning, cameras=cameras,
             max_failure_rate=max_failure_rate, force=force, verify=verify,
-            ask=ask, links=links, gguf=gguf, max_steps=max_steps,
+            ask=ask, links=links, gguf=gguf, max_steps=max_steps, variants=variants,
         )
 
 
@@ -76,6 +77,7 @@ def run_eval(
     max_image_side_px: int = 1024, reasoning: bool = False, cameras: str = "all",
     max_failure_rate: float = 0.05, force: bool = False, verify: bool = True,
     ask: str = "all", links: str | None = None, gguf: str | None = None, max_steps: int = 6,
+    variants: str = "template",
 ) -> dict[str, Any]:
     """Validate everything, then run; bad input raises DrivechainError before the run folder is touched."""
     import asyncio
@@ -107,6 +109,10 @@ def run_eval(
         raise ConfigError(f"--ask {ask!r} is not one of {', '.join(ASK_MODES)}")
     link_set = parse_links(links)
     protocols = PROTOCOLS if protocol == "all" else (protocol,)
+    if variants not in ("template", "all"):
+        raise ConfigError(f"--variants {variants!r} is not one of template, all")
+    if variants == "all" and "transitions" not in protocols:
+        raise ConfigError("--variants all asks rewordings on the teacher-forced links: use --protocol transitions or all")
     dataset = load_dataset(data)
     dataset_hash = frames_hash(dataset, verify)
     records = list(islice(dataset.records(), limit))
@@ -117,6 +123,12 @@ def run_eval(
     for rec in records:  # an unknown camera name is one line now, not a failure per request later
         select_cameras(rec.frame.images, cameras)
     check_frame_count(dataset, len(records), limit, verify)
+    if variants == "all":
+        from drivechain.evaluation.variants import max_variants
+
+        if max_variants(records) == 0:
+            raise ConfigError(f"--variants all: dataset {data} has no reworded questions; polish it first"
+                              " ('drivechain polish --data ... --out ...')")
     price_table = load_prices(prices_path)
     model = load_model(model_spec, base_url=base_url, timeout_s=timeout_s,
                        max_image_side_px=max_image_side_px, reasoning=reasoning, gguf=gguf)
@@ -136,7 +148,7 @@ def run_eval(
         "temperature": temperature, "history": history, "cameras": cameras, "ask": ask, "max_steps": max_steps,
         "links": list(link_set) if link_set is not None else None, "max_image_side_px": max_image_side_px,
         "reasoning": reasoning, "prices": str(prices_path) if prices_path else None, "frames": len(records),
-        "max_failure_rate": max_failure_rate,
+        "max_failure_rate": max_failure_rate, "variants": variants,
     }
     claim_run_folder(out, "eval", config, IDENTITY, OWNED, force)
     if (out / "results.sqlite").exists():  # a store of another schema is refused before anything is written
@@ -148,7 +160,7 @@ def run_eval(
         try:
             return await evaluate(records, model, out, protocols=protocols, opts=opts, policy=policy,
                                   prices=price_table, progress=progress, max_failure_rate=max_failure_rate,
-                                  dataset_hash=dataset_hash)
+                                  dataset_hash=dataset_hash, variants=variants == "all")
         finally:
             await model.aclose()
 
@@ -210,6 +222,13 @@ def _print_table(s: dict[str, Any], out: Path) -> None:
     if asked:
         modes = ", ".join(f"{k} {v['answers']}" for k, v in asked["parse_modes"].items())
         console.print(f"parsed {asked['parsed']}/{asked['answers']} answers ({_fmt(asked['parse_rate'])}): {modes}")
+    var = s.get("variants")
+    if var:  # --variants all (evaluation/variants.py)
+        per = "  ".join(f"v{k} {_fmt(v)}" for k, v in var["per_variant"].items())
+        ci = var.get("drop_ci95") or [None, None]
+        console.print(f"wordings: {var['questions']} reworded questions, score {per}; drop {_fmt(var['drop'])} "
+                      f"(95% CI {_fmt(ci[0])}..{_fmt(ci[1])}), consistency {_fmt(var['consistency'])}",
+                      markup=False, highlight=False)
     console.print(
         f"requests {s['requests']}  failures {s['failures']}  unparsed {s['unparsed']}  "
         f"tokens {s['tokens']['prompt']}+{s['tokens']['completion']}  cost $ {_fmt(s['cost_usd'])}  "

@@ -339,6 +339,7 @@ async def evaluate(
     tokenizer: str = "auto",
     max_failure_rate: float = MAX_FAILURE_RATE,
     dataset_hash: str | None = None,
+    variants: bool = False,
 ) -> dict[str, Any]:
     """Run the protocols over the records into ``out_dir`` (results.sqlite, scores.jsonl, summary.json).
 
@@ -362,12 +363,21 @@ async def evaluate(
                 fn = PROTOCOL_FUNCS[name]
                 jobs.append(lambda a, rec=rec, fn=fn: fn(rec, a.ask, opts))
         total = sum(count_requests(r, protocols, opts.image, opts) for r in records)
+        if variants:  # every kept rewording asked on the teacher-forced links (evaluation/variants.py)
+            from drivechain.evaluation.variants import variant_jobs
+
+            more, n_more = variant_jobs(records, opts)
+            jobs += more
+            total += n_more
         rows, scores_text = await run_jobs(jobs, asker, out_dir / "scores.jsonl", total_requests=total,
                                            progress=progress)
     finally:
         store.add_invocation(started, time.perf_counter() - t0, asker.stats.calls)
         totals = store.totals()
         store.close()
+    from drivechain.evaluation.variants import split_rows, variants_summary
+
+    rows, reworded = split_rows(rows)  # the usual summary sees the template wording only
     summary = summarize(
         rows, model=model.name, frames=[r.frame.frame_id for r in records], outcomes=asker.stats.outcomes,
         prices=prices, wall_s=totals["wall_s"], tokenizer=tokenizer,
@@ -380,5 +390,7 @@ async def evaluate(
                            "wall_s": round(time.perf_counter() - t0, 3)}
     summary.update(extra_blocks(rows, records))  # probes / corner-case blocks when the data has them
     summary["protocols"] = list(protocols)
+    if variants:
+        summary["variants"] = variants_summary(rows + reworded, [r.frame.frame_id for r in records])
     write_pair(out_dir / "scores.jsonl", scores_text, out_dir / "summary.json", summary)
     return summary

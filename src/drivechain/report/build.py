@@ -47,7 +47,7 @@ def _heat(value: Any, signed: bool = False) -> str:
     return f"h{max(0, min(10, round(value * 10)))}"
 
 
-KNOWN_EVAL_KEYS = {"model", "overall", "stages", "ci95", "transitions", "transitions_no_image", "free_running",
+KNOWN_EVAL_KEYS = {"variants", "model", "overall", "stages", "ci95", "transitions", "transitions_no_image", "free_running",
                    "propagation", "cot", "language", "families", "unsafe", "answers", "requests", "failures",
                    "failed_answers", "unparsed", "tokens", "cost_usd", "latency_s", "wall_s", "frames",
                    "open_weights", "this_run", "protocols"}
