@@ -7,6 +7,8 @@ sources/corner_cases.py lists as "unavoidable" (labelled, never scored).
 
     .venv/bin/python bench/corner_cases.py --seeds 5 --max-steps 6 --workers 2 --jsonl drives.jsonl  # 20 per case
     .venv/bin/python bench/corner_cases.py --from drives.jsonl --max-steps 6     # the table of a (partial) run
+    .venv/bin/python bench/corner_cases.py --cases hardbrake --levels 0,2 --first-seed 1005 --seeds 15 \
+        --jsonl drives.jsonl                                                     # 15 more seeds of two levels
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", default=",".join(CORNER_CASES))
     ap.add_argument("--seeds", type=int, default=6, help="seeds per level")
+    ap.add_argument("--first-seed", type=int, default=1000, help="seeds run from here (continue an earlier run)")
+    ap.add_argument("--levels", default=None, help="comma-separated level numbers (default: every level)")
     ap.add_argument("--max-steps", type=int, default=12)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--json", default=None, help="also write every drive to this file")
@@ -43,8 +47,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     cases = [c for c in a.cases.split(",") if c]
     # seed-major order: a run stopped early still covers every case and level about equally
-    tasks = [(c, lv, 1000 + s, a.max_steps) for s in range(a.seeds) for c in cases
-             for lv in range(len(CORNER_CASES[c].levels))]
+    wanted = None if a.levels is None else {int(x) for x in a.levels.split(",") if x}
+    tasks = [(c, lv, a.first_seed + s, a.max_steps) for s in range(a.seeds) for c in cases
+             for lv in range(len(CORNER_CASES[c].levels)) if wanted is None or lv in wanted]
     t0 = time.perf_counter()
     runs: list[dict] = []
     stream = open(a.jsonl, "a", encoding="utf-8") if a.jsonl else None

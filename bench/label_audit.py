@@ -12,7 +12,8 @@ highway-env's own lane objects.
 
 Prints, per family: labels audited, disagreements, labels the check skipped (ambiguous label, or
 the truth itself inside a band), and the first disagreements with their numbers. Extra checks
-(check.*): vehicles drawn in the image but not listed, the vehicle an IDLE collision is credited to
+(check.*): vehicles drawn in the image but not listed, vehicles named in any text (question, explanation,
+reference) that the image does not show, the vehicle an IDLE collision is credited to
 (wrecks included) against plan.danger, crossings of a stopped ego at a ring entry, plan.safe's RSS
 distance against the formula; then coherence violations per edge (teacher/coherence.py's rules).
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 import tempfile
 import time
@@ -383,6 +385,20 @@ def audit_perception(frame: Any, graph: Any, world: World) -> list[Verdict]:
             offset = 1 if "left" in q else -1
             truth = any(_in_lane(r, offset) and -RANGE_M <= r.ds_m < 0 for r in world.vehicles.values())
             add(node, _bool(node, truth), "raw (all vehicles)")
+        elif f in ("per.gap", "per.closing"):
+            # the vehicle must be the closest visible one on that side in that lane (ego_ahead: the raw lead)
+            lane_side = q.split(".", 2)[2]
+            offset = {"left": 1, "ego": 0, "right": -1}[lane_side.split("_")[0]]
+            ahead = lane_side.endswith("_ahead")
+            cands = [r for r in vis.values() if _in_lane(r, offset) and (r.ds_m > 0) == ahead]
+            best = min(cands, key=lambda r: abs(r.ds_m), default=None)
+            r = world.vehicles[node.objects[0]]
+            if f == "per.gap":
+                truth = r.gap_m
+            else:
+                truth = world.ego_speed_mps - r.speed_mps if r.ds_m >= 0 else r.speed_mps - world.ego_speed_mps
+            ok = best is not None and best.id == r.id and abs(node.answer.value - truth) <= 0.06
+            add(node, "ok" if ok else "bad", f"raw closest {best.id if best else None} value {truth:.2f} label {node.answer.value}")
         elif f == "per.refer":
             offset = 1 if q.endswith("left") else -1
             ahead = "_ahead_" in q
@@ -517,6 +533,11 @@ def audit_extra(frame: Any, graph: Any, world: World, crash: tuple[float, int | 
     listed = {a.id for a in frame.agents if a.visible}
     missing = sorted(world.visible - listed)
     out.append(Verdict("check.drawn_unlisted", frame.frame_id, "bad" if missing else "ok", f"drawn, not listed {missing}"))
+    named = sorted({i for node in graph.nodes for text in (node.question, node.explanation,
+                                                           *getattr(node.answer, "references", []))
+                    for i in named_ids(text)} - world.visible - world.edge)
+    out.append(Verdict("check.names_visible", frame.frame_id, "bad" if named else "ok",
+                       f"texts name vehicles the image does not show: {named}"))
     danger = graph.get("plan.danger")
     if crash is not None and crash[0] <= H_S and danger is not None:
         t, who, wreck = crash
@@ -543,6 +564,17 @@ def audit_extra(frame: Any, graph: Any, world: World, crash: tuple[float, int | 
         ok = abs(want - c["required_m"]) < 0.05
         out.append(Verdict("check.rss_distance", node.qid, "ok" if ok else "bad",
                            f"label {c['required_m']} m, formula {want:.3f} m"))
+    return out
+
+
+_NAMED = re.compile(r"(?<!ego )\b[Vv]ehicles? (\d+)(?: and (\d+))?|\b[Vv]ehicles \[([\d, ]+)\]")
+
+
+def named_ids(text: str) -> set[int]:
+    """Vehicle ids a text names ('vehicle 3', 'vehicles 3 and 5', 'Vehicles [3, 5]')."""
+    out: set[int] = set()
+    for one, two, listed in _NAMED.findall(text):
+        out |= {int(x) for x in (one, two) if x} | {int(x) for x in listed.replace(",", " ").split()}
     return out
 
 

@@ -124,6 +124,37 @@ def test_lane_free_matches_gaps(frames):
             assert ans.value == (min(shorts, default=1e9) >= 0.0)
 
 
+def test_gap_and_closing_speed_of_the_vehicles_a_lane_change_depends_on(frames):
+    """per.gap / per.closing against raw lane coordinates and speeds; the safety labels name them as parents."""
+    asked = 0
+    for frame, graph, raw in frames:
+        v_ego = raw["ego_speed"]
+        for lane, offset in (("left", 1), ("right", -1)):
+            for side in ("ahead", "behind"):
+                refer = graph.get(f"per.refer.closest_{side}_{lane}")
+                gap, closing = graph.get(f"per.gap.{lane}_{side}"), graph.get(f"per.closing.{lane}_{side}")
+                if refer is None or not refer.answer.ids:
+                    assert gap is None and closing is None
+                    continue
+                row = raw["rows"][refer.answer.ids[0]]
+                assert gap.objects == closing.objects == refer.answer.ids
+                assert abs(gap.answer.value - row["gap"]) < 0.06
+                want = v_ego - row["speed"] if row["ds"] >= 0 else row["speed"] - v_ego
+                assert abs(closing.answer.value - want) < 0.06
+                safe = graph.get(f"plan.safe.LANE_{lane.upper()}")
+                assert {gap.qid, closing.qid} <= set(safe.parents)
+                assert {gap.qid, closing.qid} <= set(graph.get(f"per.lane_free.{lane}").parents)
+                asked += 1
+        lead = graph.get("per.lead_vehicle")
+        closing = graph.get("per.closing.ego_ahead")
+        assert (closing is None) == (not lead.answer.ids)
+        if closing is not None:
+            assert abs(closing.answer.value - (v_ego - raw["rows"][lead.answer.ids[0]]["speed"])) < 0.06
+            assert closing.qid in graph.get("plan.safe.IDLE").parents
+            assert closing.qid in graph.get("pred.ttc_lead").parents
+    assert asked > 0
+
+
 def test_counts_and_referring(frames):
     for frame, graph, raw in frames:
         for name, offset in (("left", 1), ("ego", 0), ("right", -1)):

@@ -41,6 +41,8 @@ SAME_SPEED_MPS = 1.0
 """|v_lead - v_ego| below this is 'about the same speed'."""
 SAME_SPEED_BAND_MPS = 0.5
 """|dv| within SAME_SPEED_MPS +- this accepts 'same' and the neighbouring answer."""
+CLOSING_ABS_TOL_MPS = 1.0
+"""Tolerance of a closing speed (per.closing) [m/s]: what 'about the same speed' leaves unresolved."""
 
 EXISTS_RANGE_M = 30.0
 """Existence questions look this far (centre distance along the lane) ahead or behind."""

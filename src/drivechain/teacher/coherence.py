@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from drivechain.schema import QA, BooleanAnswer, ChainGraph, ChoiceAnswer, NumberAnswer, ObjectsAnswer, RankingAnswer
+from drivechain.teacher import bands, rss
 
 Check = Callable[[QA, QA, ChainGraph], bool]  # True: coherent
 
@@ -179,6 +180,52 @@ def _ttc_vs_idle(parent: QA, child: QA, graph: ChainGraph) -> bool:
     return not (a.value <= TTC_UNSAFE_S and _strict_bool(child) is True)
 
 
+def _gap_pair(suffix: str, graph: ChainGraph) -> tuple[QA, float, float] | None:
+    """(gap node, gap [m], closing speed [m/s]) of ``per.gap.<suffix>`` and its sibling, when both are firm."""
+    gap, closing = graph.get(f"per.gap.{suffix}"), graph.get(f"per.closing.{suffix}")
+    if gap is None or closing is None or gap.ambiguous or closing.ambiguous:
+        return None
+    g, c = gap.answer, closing.answer
+    if not isinstance(g, NumberAnswer) or not isinstance(c, NumberAnswer) or g.value is None or c.value is None:
+        return None
+    return gap, g.value, c.value
+
+
+def _gap_vs_free(parent: QA, child: QA, graph: ChainGraph) -> bool:
+    """Free => the gap to the closest vehicle on each side keeps its RSS distance at the stated closing speed."""
+    if _strict_bool(child) is not True:
+        return True
+    suffix = parent.qid.split(".", 2)[2]
+    pair = _gap_pair(suffix, graph)
+    if pair is None or "ego_speed_mps" not in pair[0].meta:
+        return True
+    node, gap, closing = pair
+    v_ego = float(node.meta["ego_speed_mps"])
+    rear, front = (v_ego, v_ego - closing) if suffix.endswith("_ahead") else (v_ego + closing, v_ego)
+    # the answers are rounded to 0.1 m and 0.1 m/s: a firm "free" keeps its distance by > 2 m (the band)
+    return gap - rss.longitudinal_m(rear, front) >= -ROUNDING_M
+
+
+def _closing_vs_ttc(parent: QA, child: QA, graph: ChainGraph) -> bool:
+    """TTC = lead distance / closing speed (within the TTC's tolerance); none only when not closing or > TTC_MAX."""
+    c, t = parent.answer, child.answer
+    dist = graph.get("per.lead_distance")
+    if parent.ambiguous or child.ambiguous or dist is None or not isinstance(dist.answer, NumberAnswer):
+        return True
+    if not isinstance(c, NumberAnswer) or not isinstance(t, NumberAnswer) or c.value is None or dist.answer.value is None:
+        return True
+    closing, gap = c.value, max(dist.answer.value, 0.0)
+    if t.value is None:
+        return closing <= bands.TTC_MIN_CLOSING_MPS + 0.05 or gap / closing > bands.TTC_MAX_S * 0.95
+    if closing <= 0:
+        return False
+    want = gap / closing
+    return abs(t.value - want) <= max(t.abs_tol or 0.0, (t.rel_tol or 0.0) * want)
+
+
+ROUNDING_M = 0.5
+"""Slack of the gap rule for answers stored at 0.1 m and 0.1 m/s (an RSS distance moves ~0.3 m per 0.05 m/s)."""
+
 TTC_UNSAFE_S = 1.0
 """pred.ttc_lead at or below this (one decision step) implies plan.safe.IDLE = no."""
 
@@ -194,11 +241,23 @@ RULES: dict[str, Rule] = {
     "per.ego_lane -> per.vehicle_lane": Rule(CONTEXT, None),
     "per.lead_vehicle -> per.lead_distance": Rule("about the lead vehicle named by the parent", _same_vehicle),
     "per.lead_vehicle -> per.lead_speed": Rule("about the lead vehicle named by the parent", _same_vehicle),
-    "per.lead_vehicle -> per.lead_rel_speed": Rule("about the lead vehicle named by the parent", _same_vehicle),
+    "per.lead_vehicle -> per.closing": Rule("about the lead vehicle named by the parent", _same_vehicle),
+    "per.refer -> per.gap": Rule("about the vehicle the referring question names", _same_vehicle),
+    "per.refer -> per.closing": Rule("about the vehicle the referring question names", _same_vehicle),
+    "per.gap -> per.lane_free": Rule("free => the gap to the closest vehicle ahead (behind) in that lane keeps its RSS "
+                                     "distance, the ego (that vehicle) the rear one, at the stated closing speed",
+                                     _gap_vs_free),
+    "per.closing -> per.lane_free": Rule("free => the gap keeps its RSS distance at this closing speed (with per.gap)",
+                                         _gap_vs_free),
+    "per.gap -> plan.safe": Rule("context: the look-ahead starts from this gap; per.lane_free carries the RSS "
+                                 "implication at the current speeds, speeds change over the horizon", None),
+    "per.closing -> plan.safe": Rule("context: the look-ahead starts from this closing speed (see per.gap)", None),
     "per.lead_speed -> pred.ttc_lead": Rule("lead faster or about as fast => no time to collision (none)",
                                             _lead_speed_vs_ttc),
-    "per.lead_distance -> pred.ttc_lead": Rule("TTC = lead distance / closing speed (with per.lead_rel_speed)", None),
-    "per.lead_rel_speed -> pred.ttc_lead": Rule("TTC = lead distance / closing speed; none unless closing", None),
+    "per.lead_distance -> pred.ttc_lead": Rule("TTC = lead distance / closing speed (with per.closing.ego_ahead)", None),
+    "per.closing -> pred.ttc_lead": Rule("TTC = lead distance / closing speed within the TTC's tolerance; none only "
+                                         f"when closing at most {bands.TTC_MIN_CLOSING_MPS:g} m/s or TTC > "
+                                         f"{bands.TTC_MAX_S:g} s", _closing_vs_ttc),
     "per.vehicle_lane -> pred.cut_in": Rule("only a vehicle in the left or right lane is asked about",
                                             _cut_in_from_side_lane),
     "per.lane_free -> plan.safe": Rule("lane not free (a vehicle in it inside its RSS distance now) => the change "
@@ -229,6 +288,8 @@ def _applies(parent: QA, child: QA) -> bool:
     # pred.ttc_lead constrains only plan.safe.IDLE; per.lane_free.<side> only the change to that side
     if parent.family == "pred.ttc_lead" and child.family == "plan.safe":
         return child.qid == "plan.safe.IDLE"
+    if parent.family in ("per.gap", "per.closing") and child.family == "per.lane_free":
+        return parent.qid.split(".", 2)[2].split("_")[0] == child.qid.rsplit(".", 1)[1]
     if parent.family == "per.lane_free" and child.family == "plan.safe":
         return child.qid == {"left": "plan.safe.LANE_LEFT", "right": "plan.safe.LANE_RIGHT"}[parent.qid.rsplit(".", 1)[1]]
     return True

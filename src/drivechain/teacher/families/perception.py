@@ -10,6 +10,7 @@ from drivechain.schema import QA, BooleanAnswer, ChoiceAnswer, NumberAnswer, Obj
 from drivechain.teacher import bands, rss
 from drivechain.teacher.context import TeacherContext
 from drivechain.teacher.families._common import in_band, lane_members, lane_phrase, qa, r1, visible_vehicles
+from drivechain.teacher.families.gaps import gaps
 from drivechain.teacher.geometry import LanePosition, project, road_view
 
 P = "perception"
@@ -228,7 +229,8 @@ def lane_free(ctx: TeacherContext) -> list[QA]:
             both, note = True, f" {disagree} both answers accepted."
         out.append(qa(qid, "per.lane_free", P, q, BooleanAnswer(value=free, accept_both=both),
                       f"The {side} lane exists and {why}; free means every vehicle keeps its RSS distance." + note,
-                      parents=["per.ego_lane", "per.vehicles"], objects=blockers))
+                      parents=["per.ego_lane", "per.vehicles"] + ctx.qids(f"per.gap.{side}_") + ctx.qids(f"per.closing.{side}_"),
+                      objects=blockers))
     return out
 
 
@@ -346,4 +348,5 @@ def referring(ctx: TeacherContext) -> list[QA]:
     return out
 
 
-FAMILIES = [lanes, vehicles, vehicle_relations, lead_vehicle, lane_free, counts, referring]
+# per.gap / per.closing (gaps.py) name per.refer's vehicles and are per.lane_free's parents: that order
+FAMILIES = [lanes, vehicles, vehicle_relations, lead_vehicle, counts, referring, gaps, lane_free]

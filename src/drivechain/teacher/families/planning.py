@@ -68,9 +68,10 @@ def _visible_ids(ctx: TeacherContext) -> set[int]:
 def _safety_parents(ctx: TeacherContext, action: str) -> list[str]:
     if action in ("LANE_LEFT", "LANE_RIGHT"):
         side = "left" if action == "LANE_LEFT" else "right"
-        base = ["per.vehicles", f"per.lane_free.{side}"] + ctx.qids("pred.cut_in")
+        base = (["per.vehicles", f"per.lane_free.{side}"] + ctx.qids(f"per.gap.{side}_")
+                + ctx.qids(f"per.closing.{side}_") + ctx.qids("pred.cut_in"))
     else:
-        base = ["per.vehicles", "per.lead_vehicle", "per.lead_distance", "pred.ttc_lead"]
+        base = ["per.vehicles", "per.lead_vehicle", "per.lead_distance", "per.closing.ego_ahead", "pred.ttc_lead"]
     return _existing(ctx, base + ctx.qids("pred.cross_first"))
 
 

@@ -110,7 +110,7 @@ def ttc_lead(ctx: TeacherContext) -> list[QA]:
                f"vehicle {vid}? Answer none if it is not closing in.",
                NumberAnswer(value=None if ttc is None else round(ttc, 2), unit="s",
                             abs_tol=bands.TTC_ABS_TOL_S, rel_tol=bands.TTC_REL_TOL),
-               f"Lead vehicle {vid}: {why}.", parents=["per.lead_distance", "per.lead_speed"],
+               f"Lead vehicle {vid}: {why}.", parents=["per.lead_distance", "per.lead_speed"] + ctx.qids("per.closing.ego_ahead"),
                objects=[vid], ambiguous=ambiguous)]
 
 
