@@ -95,3 +95,22 @@ def test_driving_into_an_earlier_wreck_is_credited_to_the_wreck():
     assert graph.get("plan.safe.IDLE").answer.value is False
     assert f"vehicle {wreck_id}" in graph.get("plan.safe.IDLE").explanation
     src.close()
+
+
+def test_when_every_action_collides_the_teacher_brakes_in_lane():
+    """hardbrake (issue #14, the look-ahead before the IDM ego): with every action colliding the old
+    fallback took the first action in order, a lane change into the blocker beside the ego."""
+    from drivechain.teacher.families.planning import least_bad_action
+    from drivechain.teacher.planners.lookahead import ActionCheck
+
+    def check(action, crashed, margin=None, off_road=False):
+        return ActionCheck(action=action, safe=False, crashed=crashed, crashed_with=3 if crashed else None,
+                           off_road=off_road, margin_m=margin, critical_id=None, critical_t_s=None,
+                           progress_m=50.0, final_speed_mps=20.0)
+
+    every = ["LANE_LEFT", "IDLE", "LANE_RIGHT", "FASTER", "SLOWER"]
+    assert least_bad_action([check(a, True) for a in every]) == "SLOWER"
+    assert least_bad_action([check(a, True) for a in every if a != "SLOWER"]) == "IDLE"
+    # an action without a collision still beats braking into one; among those the larger RSS margin wins
+    assert least_bad_action([check("SLOWER", True), check("LANE_LEFT", False, -3.0), check("IDLE", False, -1.0)]) == "IDLE"
+    assert least_bad_action([check("SLOWER", True), check("LANE_RIGHT", False, None, off_road=True)]) == "SLOWER"

@@ -141,6 +141,21 @@ def safe_actions(ctx: TeacherContext) -> list[QA]:
     return out
 
 
+FALLBACK_ORDER = ("SLOWER", "IDLE", "FASTER", "LANE_LEFT", "LANE_RIGHT")
+"""When every action collides: brake in lane first (a driver's emergency response; a swerve into an
+occupied lane makes the ego the one at fault), a lane change last."""
+
+
+def least_bad_action(checks: list[lookahead.ActionCheck]) -> str:
+    """The action to take when none is safe: no collision first, then the largest RSS margin, then FALLBACK_ORDER."""
+    def rank(c: lookahead.ActionCheck) -> tuple:
+        order = FALLBACK_ORDER.index(c.action) if c.action in FALLBACK_ORDER else len(FALLBACK_ORDER)
+        ok = not c.crashed and not c.off_road
+        margin = (c.margin_m if c.margin_m is not None else 1e9) if ok else 0.0
+        return (ok, margin, -order)
+    return max(checks, key=rank).action
+
+
 def action(ctx: TeacherContext) -> list[QA]:
     """plan.action: which action to take (choice over the scenario's actions, voted by three planners)."""
     labels = planning_labels(ctx)
@@ -150,9 +165,8 @@ def action(ctx: TeacherContext) -> list[QA]:
     options = list(ctx.frame.actions)
     if v.preferred is not None:
         preferred = v.preferred
-    else:  # nothing safe: the least bad by look-ahead margin, never scored (ambiguous)
-        checks = labels.checks.values()
-        preferred = max(checks, key=lambda c: (not c.crashed, c.margin_m if c.margin_m is not None else 1e9)).action
+    else:  # nothing safe: the least bad, never scored (ambiguous) but driven in closed loop
+        preferred = least_bad_action(list(labels.checks.values()))
     acceptable = v.acceptable or [preferred]
     listing = "; ".join(f"{a} ({ACTION_WORDS.get(a, a)})" for a in options)
     return [QA(
