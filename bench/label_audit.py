@@ -9,6 +9,8 @@ highway-env's own lane objects.
 
     .venv/bin/python bench/label_audit.py --episodes 6 --steps 12            # all five scenarios
     .venv/bin/python bench/label_audit.py --scenarios intersection --show 20  # print disagreements
+    .venv/bin/python bench/label_audit.py --scenarios exit --episodes 40 --steps 15 --seed 7781 --jsonl a.jsonl
+    .venv/bin/python bench/label_audit.py --from a.jsonl b.jsonl              # tables of (partial) runs
 
 Prints, per family: labels audited, disagreements, labels the check skipped (ambiguous label, or
 the truth itself inside a band), and the first disagreements with their numbers. Extra checks
@@ -21,6 +23,7 @@ distance against the formula; then coherence violations per edge (teacher/cohere
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import re
 import sys
@@ -592,8 +595,11 @@ def coherence_counts(graph: Any) -> tuple[Counter, Counter]:
 COHERENCE: tuple[Counter, Counter] = (Counter(), Counter())  # edges checked, violations (last audit_dataset)
 
 
-def audit_dataset(root: Path, limit: int | None = None) -> tuple[list[tuple[str, Verdict]], dict[str, int]]:
-    """Audit every frame of a dataset folder; returns (frame_id, verdict) pairs and frames per scenario."""
+def audit_dataset(root: Path, limit: int | None = None, stream: Any = None) -> tuple[list[tuple[str, Verdict]], dict[str, int]]:
+    """Audit every frame of a dataset folder; returns (frame_id, verdict) pairs and frames per scenario.
+
+    ``stream``: an open text file that gets one JSON line per frame as it is audited (a long run
+    stopped early can still be summarised with --from)."""
     from drivechain.dataset import load_dataset
 
     ds = load_dataset(root)
@@ -623,6 +629,12 @@ def audit_dataset(root: Path, limit: int | None = None) -> tuple[list[tuple[str,
         checked, violated = coherence_counts(rec.graph)
         COHERENCE[0].update(checked)
         COHERENCE[1].update(violated)
+        if stream is not None:
+            mine = [v for fid, v in verdicts if fid == fr.frame_id]
+            stream.write(json.dumps({"frame": fr.frame_id, "scenario": fr.scenario,
+                                     "verdicts": [[v.family, v.qid, v.status, v.detail] for v in mine],
+                                     "checked": dict(checked), "violated": dict(violated)}) + "\n")
+            stream.flush()
         actions[key].append(fr.meta["ego_action"])
         frames[fr.scenario] += 1
         env.close()
@@ -659,7 +671,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epsilon", type=float, default=0.2)
     p.add_argument("--data", type=Path, default=None, help="audit this dataset folder (generated there first if missing)")
     p.add_argument("--show", type=int, default=5, help="disagreements printed per family")
+    p.add_argument("--jsonl", type=Path, default=None, help="append one line per audited frame to this file")
+    p.add_argument("--from", dest="source", type=Path, nargs="+", default=None,
+                   help="only print the tables of earlier --jsonl files (a partial run counts what it audited)")
     args = p.parse_args(argv)
+    if args.source:
+        verdicts, frames = [], Counter()
+        COHERENCE[0].clear()
+        COHERENCE[1].clear()
+        for path in args.source:
+            for line in path.read_text(encoding="utf-8").splitlines():
+                row = json.loads(line)
+                frames[row["scenario"]] += 1
+                verdicts += [(row["frame"], Verdict(*v)) for v in row["verdicts"]]
+                COHERENCE[0].update(row["checked"])
+                COHERENCE[1].update(row["violated"])
+        return _print(verdicts, dict(frames), args.show, "")
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         root = args.data
@@ -670,10 +697,20 @@ def main(argv: list[str] | None = None) -> int:
                                  image_size=None)
             generate(cfg, root, workers=1)
         t1 = time.perf_counter()
-        verdicts, frames = audit_dataset(root)
+        stream = open(args.jsonl, "a", encoding="utf-8") if args.jsonl else None
+        try:
+            verdicts, frames = audit_dataset(root, stream=stream)
+        finally:
+            if stream is not None:
+                stream.close()
     t2 = time.perf_counter()
+    return _print(verdicts, frames, args.show, f"  (generate {t1 - t0:.0f} s, audit {t2 - t1:.0f} s)")
+
+
+def _print(verdicts: list[tuple[str, Verdict]], frames: dict[str, int], show: int, timing: str) -> int:
+    """The per-family table, coherence per edge and the first disagreements; 1 when any."""
     table = summarize(verdicts)
-    print(f"frames audited: {sum(frames.values())} {frames}  (generate {t1 - t0:.0f} s, audit {t2 - t1:.0f} s)")
+    print(f"frames audited: {sum(frames.values())} {frames}{timing}")
     print(f"{'family':24s} {'labels':>7s} {'disagree':>8s} {'skipped':>8s}")
     for fam in sorted(table):
         c = table[fam]
@@ -684,7 +721,7 @@ def main(argv: list[str] | None = None) -> int:
     bad = [(fid, v) for fid, v in verdicts if v.status == "bad"]
     shown: Counter[str] = Counter()
     for fid, v in bad:
-        if shown[v.family] < args.show:
+        if shown[v.family] < show:
             print(f"  BAD {fid} {v.qid}: {v.detail}")
             shown[v.family] += 1
     return 1 if bad or sum(COHERENCE[1].values()) else 0
