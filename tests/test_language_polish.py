@@ -9,6 +9,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from drivechain.dataset import load_dataset
 from drivechain.language.checker import check
 from drivechain.language.polish import candidates, content_sha256
@@ -102,3 +104,52 @@ def test_failing_server_writes_nothing_and_exits_2(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert "polish requests failed" in proc.stderr and "Traceback" not in proc.stderr
     assert not out.exists()
+
+
+def _one_question_dataset(root):
+    """One frame, one question with a side, a negation-free wording and a horizon word ("now")."""
+    import hashlib
+
+    from PIL import Image
+
+    from drivechain.schema import QA, BooleanAnswer, ChainGraph, FrameRecord, Manifest
+    from tests.test_eval_helpers import make_record
+
+    rec = make_record(0)
+    qa = QA(qid="plan.safe.left", family="plan.safe", stage="planning", answer=BooleanAnswer(value=True),
+            question="Is it safe for the ego to change to the left lane now?")
+    rec = FrameRecord(frame=rec.frame, graph=ChainGraph(nodes=[qa]))
+    (root / "images").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(root / rec.frame.images["bev"])
+    text = rec.model_dump_json() + "\n"
+    (root / "frames.jsonl").write_text(text)
+    manifest = Manifest(name="one", source="test", config={}, seed=0, versions={}, counts={"frames": 1},
+                        frames_sha256=hashlib.sha256(text.encode()).hexdigest())
+    (root / "manifest.json").write_text(json.dumps(manifest.model_dump()))
+    return root, qa.question
+
+
+@pytest.mark.slow
+def test_smollm2_polishes_and_the_checker_rejects_its_mistakes(tmp_path):
+    """The real SmolLM2-135M rewords a question; its unfaithful lines (it drops or adds "not", swaps
+    sides) are rejected by reason, whatever it keeps passes the checker, the answer is untouched."""
+    from tests.test_models_hf_text import SMOL_GGUF, smol_folder
+
+    data, template = _one_question_dataset(tmp_path / "data")
+    out = tmp_path / "polished"
+    proc = subprocess.run([sys.executable, "-m", "drivechain.cli", "polish", "--data", str(data), "--model",
+                           f"hf:{smol_folder()}", "--gguf", SMOL_GGUF, "--variants", "3", "--max-tokens", "48",
+                           "--no-explanations", "--timeout", "1200", "--out", str(out), "--no-progress"],
+                          capture_output=True, text=True, timeout=1800)  # a guard only: ~30 s of CPU
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    dst = load_dataset(out, verify=True)
+    assert content_sha256(dst) == content_sha256(load_dataset(data))
+    polish = dst.manifest.counts["polish"]
+    rejected = polish["rejected"]["question"]
+    kept = polish["kept"].get("question", 0)
+    assert polish["texts"] == {"question": 1} and polish["failed_requests"] == 0
+    assert polish["candidates"]["question"] == kept + sum(rejected.values()) >= 1
+    assert sum(rejected.values()) >= 1, polish  # SmolLM2-135M has never rewritten it faithfully three times
+    (qa,) = next(dst.records()).graph.nodes
+    assert qa.question == template and len(qa.question_variants) == kept <= 3
+    assert all(check(template, v) == () for v in qa.question_variants)
