@@ -110,8 +110,11 @@ def simulate_idle(env: Any, seconds: float) -> dict[int, list[tuple[float, float
     names = {name: i for i, name in env.action_type.actions.items()}
     dt = 1.0 / env.config["simulation_frequency"]
     track: dict[int, list[tuple[float, float, float, float]]] = defaultdict(list)
+    heads: dict[int, list[float]] = defaultdict(list)
+    env._audit_heads = heads
     for v in env.road.vehicles:
         track[v._aid].append((0.0, float(v.position[0]), float(v.position[1]), float(v.speed)))
+        heads[v._aid].append(float(v.heading))
     step = env.road.step
     clock = [0.0]
 
@@ -123,6 +126,7 @@ def simulate_idle(env: Any, seconds: float) -> dict[int, list[tuple[float, float
         for v in env.road.vehicles:
             if hasattr(v, "_aid"):
                 track[v._aid].append((round(clock[0], 6), float(v.position[0]), float(v.position[1]), float(v.speed)))
+                heads[v._aid].append(float(v.heading))
 
     env.road.step = record
     with warnings.catch_warnings():
@@ -218,6 +222,7 @@ class World:
     edge: set[int]  # vehicles whose rectangle ends within EDGE_M of the image border
     future: dict[int, list[tuple[float, float, float, float]]] = field(default_factory=dict)
     ego_tail: list[tuple[float, float, float, float]] = field(default_factory=list)
+    heads: dict[int, list[float]] = field(default_factory=dict)  # body heading per future sample [rad]
 
 
 def read_world(env: Any, image_size: tuple[int, int] | None) -> World:
@@ -420,25 +425,41 @@ def _at(track: list[tuple[float, float, float, float]], t: float) -> tuple[float
     return min(track, key=lambda row: abs(row[0] - t))
 
 
-def crossing_truth(ego: list, other: list, horizon_s: float = H_S) -> tuple[bool | None, str]:
+def crossing_truth(ego: list, other: list, horizon_s: float = H_S,
+                   other_heads: list[float] | None = None) -> tuple[bool | None, str]:
     """Does ``other`` reach a crossing point of the ego's (long) IDLE path within H, before the ego?
+
+    The first point of the ego's path within 2 m of the other's decides the times; the angle is
+    measured where that contact comes closest (``other_heads``: the other's body heading per sample,
+    used where it stands still).
 
     None when the physics cannot tell: arrival times within 0.5 s, a closest approach within
     2..3 m, a crossing angle within +-0.1 rad of the threshold, or an arrival within 0.2 s of H.
     """
     oth = [p for p in other if p[0] <= horizon_s + 1e-9]
+    heads = (other_heads or [])[: len(oth)]
     best = None
-    for te, ex, ey, _ in ego:
-        d, to = min((math.hypot(p[1] - ex, p[2] - ey), p[0]) for p in oth)
-        if d < CROSS_RADIUS_M + 1.0:
-            best = (te, to, d, ex, ey)
-            if d < CROSS_RADIUS_M:
+    closest = None  # (ego index, other index, distance): where the first contact comes closest
+    for i, (te, ex, ey, _) in enumerate(ego):
+        d, k = min((math.hypot(p[1] - ex, p[2] - ey), k) for k, p in enumerate(oth))
+        if best is not None and best[2] < CROSS_RADIUS_M:  # inside the first contact: follow it to its end
+            if d >= CROSS_RADIUS_M:
                 break
+            if d < closest[2]:
+                closest = (i, k, d)
+            continue
+        if d < CROSS_RADIUS_M + 1.0:
+            best = (te, oth[k][0], d, ex, ey)
+            closest = (i, k, d)
     if best is None:
         return False, "no path comes within 3 m"
     te, to, d, ex, ey = best
-    he = _heading(ego, te)
-    ho = _heading(oth, to)
+    he = _heading(ego, ego[closest[0]][0])
+    ho = _heading(oth, oth[closest[1]][0])
+    k = closest[1]
+    a, b = oth[max(0, k - 2)], oth[min(len(oth) - 1, k + 2)]
+    if heads and math.hypot(b[1] - a[1], b[2] - a[2]) < 0.05:  # standing still there: its body's heading
+        ho = heads[k]
     ang = abs(math.remainder(he - ho, math.tau))
     ang = min(ang, math.pi - ang)
     info = f"point ({ex:.1f},{ey:.1f}) t_ego {te:.2f} t_other {to:.2f} gap {d:.2f} angle {ang:.2f}"
@@ -513,7 +534,7 @@ def audit_prediction(frame: Any, graph: Any, world: World) -> list[Verdict]:
                 ", ".join(f"{v}:{dmin.get(v, float('nan')):.1f}" for v in sorted(want ^ got))
         elif f == "pred.cross_first":
             vid = node.objects[0]
-            truth, detail = crossing_truth(ego_tr + world.ego_tail, fut[vid])
+            truth, detail = crossing_truth(ego_tr + world.ego_tail, fut[vid], other_heads=world.heads.get(vid))
             if truth is None:
                 status = "ok" if node.answer.accept_both else "skip"
             else:
@@ -619,6 +640,7 @@ def audit_dataset(root: Path, limit: int | None = None, stream: Any = None) -> t
         _check_replay(fr, world)
         wrecks = {vid for vid, r in world.vehicles.items() if r.v.crashed}  # before anything moves
         world.future = simulate_idle(env, LONG_S)
+        world.heads = dict(env._audit_heads)
         crash = getattr(env, "_audit_crash", None)
         if crash is not None:
             crash = (crash[0], crash[1], crash[1] in wrecks)

@@ -143,3 +143,40 @@ def test_stopped_ego_at_a_ring_entry_has_a_path_onto_the_ring():
                and 0.0 <= ring.local_coordinates((p[0], p[1]))[0] <= ring.length]
     assert len(on_ring) > 10
     src.close()
+
+
+def _line(points, speed_mps):
+    """(x, y, t) samples along a polyline driven at a constant speed."""
+    out, t = [], 0.0
+    for k, (x, y) in enumerate(points):
+        if k:
+            t += math.hypot(x - points[k - 1][0], y - points[k - 1][1]) / speed_mps
+        out.append((x, y, t))
+    return out
+
+
+def test_crossing_angle_is_taken_where_the_paths_meet_not_where_they_first_touch():
+    """Audit of issue #9 (intersection/9/3): a vehicle turning into the ego's lane first comes within
+    2 m mid-turn (~47 degrees) but then drives in the ego's lane: a merge, not a crossing."""
+    from drivechain.teacher.geometry import first_crossing
+
+    ego = _line([(20.0 - k, 0.0) for k in range(41)], 10.0)
+    merge = _line([(10.0 - 0.5 * k, -0.15 * max(10.0 - 0.5 * k, 0.0) ** 2) for k in range(41)], 8.0)
+    hit = first_crossing(ego, merge)
+    assert hit is not None and hit.angle_rad < bands.PATH_CROSS_MIN_ANGLE_RAD
+    assert 3.0 < hit.x_m < 4.5  # the point and times stay those of the first contact
+    across = _line([(0.0, -20.0 + k) for k in range(41)], 8.0)
+    assert abs(first_crossing(ego, across).angle_rad - 1.5708) < 0.05
+
+
+def test_a_vehicle_standing_still_meets_the_path_at_its_body_heading():
+    """Audit of issue #9 (intersection/4/11): a stopped car in the lane the ego turns into has no path
+    direction; numerical jitter made it a 'crossing'. Its body heading says it stands along the lane."""
+    from drivechain.teacher.geometry import first_crossing
+
+    ego = _line([(20.0 - k, 0.0) for k in range(41)], 10.0)
+    still = [(-5.0 + 1e-4 * k, 1e-3 * k, 0.5 * k) for k in range(7)]  # at rest, a few mm of jitter
+    hit = first_crossing(ego, still, other_heading_rad=math.pi)
+    assert hit is not None and hit.angle_rad < 0.1
+    across = first_crossing(ego, still, other_heading_rad=math.pi / 2)  # standing across the ego's lane
+    assert abs(across.angle_rad - math.pi / 2) < 0.1

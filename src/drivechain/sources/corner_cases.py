@@ -53,8 +53,8 @@ CASES: tuple[CornerCase, ...] = (
         "lanes are occupied alongside the ego, so braking is the way out", "follow lane",
         tuple({"ttc_s": t, "decel_mps2": 7.0, "speed_mps": 25.0, "closing_mps": 3.0, "latest_s": 8.0}
               for t in (4.0, 3.0, 2.2, 1.5)),
-        # bench/corner_cases.py (5 seeds per level): the teacher had at-fault collisions at L0 (3/5) and L2 (5/5)
-        unavoidable=frozenset({0, 2}),
+        # bench/corner_cases.py: the teacher before the RSS look-ahead (ego on IDLE after the action) had
+        # at-fault collisions at L0 (3/5) and L2 (5/5); with the IDM ego none in 20 seeds of each level
     ),
     CornerCase(
         "cutin", "highway", "emergency brake", "pred.cut_in",

@@ -190,23 +190,51 @@ def _heading_at(path: list[tuple[float, float, float]], i: int) -> float:
     return math.atan2(path[j1][1] - path[j0][1], path[j1][0] - path[j0][0])
 
 
+STILL_M = 0.05
+"""A path moving less than this around a point has no direction there: the body heading is used."""
+
+
 def first_crossing(
     ego_path: list[tuple[float, float, float]],
     other_path: list[tuple[float, float, float]],
     radius_m: float = bands.PATH_CROSS_RADIUS_M,
+    other_heading_rad: float | None = None,
 ) -> Crossing | None:
-    """The earliest point (in the ego's time) where the paths (x, y, t) come within ``radius_m``."""
+    """The earliest point (in the ego's time) where the paths (x, y, t) come within ``radius_m``.
+
+    The point and times are those of the first contact; the angle is taken where the paths come
+    closest within that contact (a graze at the radius's edge says little about how they meet: an
+    oncoming car passed before a left turn across its lane, a merge first touched mid-turn). Where
+    the other vehicle stands still its path has no direction: ``other_heading_rad`` (its body) is used.
+    """
     ego = densify(ego_path, bands.PATH_DENSIFY_M)
     other = densify(other_path, bands.PATH_DENSIFY_M)
     if len(ego) < 2 or len(other) < 2:
         return None
+
+    def nearest(i: int) -> tuple[int, float]:
+        ex, ey, _ = ego[i]
+        j = min(range(len(other)), key=lambda k: math.hypot(other[k][0] - ex, other[k][1] - ey))
+        return j, math.hypot(other[j][0] - ex, other[j][1] - ey)
+
     for i, (ex, ey, et) in enumerate(ego):
-        j, (ox, oy, ot) = min(enumerate(other), key=lambda p: math.hypot(p[1][0] - ex, p[1][1] - ey))
-        gap = math.hypot(ox - ex, oy - ey)
-        if gap < radius_m:
-            angle = abs(math.remainder(_heading_at(ego, i) - _heading_at(other, j), math.tau))
-            # fold: paths overlapping head-on count as parallel (angle near 0), not crossing
-            return Crossing(ex, ey, et, ot, min(angle, math.pi - angle), gap)
+        j, gap = nearest(i)
+        if gap >= radius_m:
+            continue
+        k, jk, closest = i, j, gap
+        for m in range(i + 1, len(ego)):  # the rest of this contact: where do the paths come closest?
+            jm, gm = nearest(m)
+            if gm >= radius_m:
+                break
+            if gm < closest:
+                k, jk, closest = m, jm, gm
+        other_heading = _heading_at(other, jk)
+        a, b = other[max(0, jk - 1)], other[min(len(other) - 1, jk + 1)]
+        if other_heading_rad is not None and math.hypot(b[0] - a[0], b[1] - a[1]) < STILL_M:
+            other_heading = other_heading_rad
+        angle = abs(math.remainder(_heading_at(ego, k) - other_heading, math.tau))
+        # fold: paths overlapping head-on count as parallel (angle near 0), not crossing
+        return Crossing(ex, ey, et, other[j][2], min(angle, math.pi - angle), gap)
     return None
 
 

@@ -160,8 +160,9 @@ def cross_first(ctx: TeacherContext) -> list[QA]:
     out = []
     for a in _visible(ctx):
         path = [(a.x_m, a.y_m, 0.0)] + [(s.x_m, s.y_m, s.t_s) for s in frame.future[a.id]]
-        hit = first_crossing(ego_path, path)
-        wide = hit or first_crossing(ego_path, path, bands.PATH_CROSS_RADIUS_M + bands.PATH_CROSS_BAND_M)
+        hit = first_crossing(ego_path, path, other_heading_rad=a.heading_rad)
+        wide = hit or first_crossing(ego_path, path, bands.PATH_CROSS_RADIUS_M + bands.PATH_CROSS_BAND_M,
+                                     other_heading_rad=a.heading_rad)
         if wide is not None and wide.angle_rad < bands.PATH_CROSS_MIN_ANGLE_RAD:
             continue  # following or merging, not crossing: the question does not fit
         q = (f"If the ego keeps its lane and speed, will vehicle {a.id} cross the ego vehicle's path within the "
