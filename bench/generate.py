@@ -62,10 +62,10 @@ def count_rollouts() -> list[float]:
     seen = [0.0, 0.0]
     original = HighwaySource._rollout
 
-    def counted(self, action, horizon_s, reduced):  # type: ignore[no-untyped-def]
+    def counted(self, action, horizon_s, reduced, ego_idm=False):  # type: ignore[no-untyped-def]
         seen[0] += 1
         seen[1] += horizon_s
-        return original(self, action, horizon_s, reduced)
+        return original(self, action, horizon_s, reduced, ego_idm)
 
     HighwaySource._rollout = counted  # type: ignore[method-assign]
     return seen
@@ -74,7 +74,7 @@ def count_rollouts() -> list[float]:
 def per_scenario(episodes: int, steps: int) -> None:
     seen = count_rollouts()
     print(f"load before: {load()}")
-    print("| scenario | frames/s | frame+render+teacher+write per frame [ms] | raw decision [ms] | ratio (target <= 1.0) | teacher [ms] | render [ms] | frame [ms] | rollouts/frame | simulated s/frame | load |")
+    print("| scenario | frames/s | frame+render+teacher+write per frame [ms] | raw decision [ms] | ratio (target <= 2.0) | teacher [ms] | render [ms] | frame [ms] | rollouts/frame | simulated s/frame | load |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for sc in SCENARIOS:
         cfg = GenerateConfig(scenarios=[sc], episodes=episodes, steps_per_episode=steps, seed=1)

@@ -60,6 +60,8 @@ def lane_boxes(network: Any) -> tuple[list[tuple[Any, Any, int]], list[Any], np.
 
 def patch_network(network: Any) -> None:
     """Replace ``network.get_closest_lane_index`` on this instance only (same results)."""
+    if "get_closest_lane_index" in vars(network):
+        return  # already patched (look-ahead copies that share one network)
     indexes, lanes, boxes = lane_boxes(network)
 
     def get_closest_lane_index(position: Any, heading: float | None = None) -> Any:
@@ -122,9 +124,11 @@ def patch_road(road: Any) -> None:
     cache: dict[Any, tuple[Any, list[tuple[Any, float]]]] = {}
     acting = [False]
 
-    def lane_entries(lane_index: Any) -> tuple[Any, list[tuple[Any, float]]]:
-        """Every vehicle on the lane (or its connected lanes) with its longitudinal coordinate."""
-        hit = cache.get(lane_index)
+    offsets_memo: dict[Any, list[tuple[Any, float]]] = {}
+
+    def search_lanes(lane_index: Any) -> list[tuple[Any, float]]:
+        """The lane and (when searched) its connected lanes, with the offsets into the lane's frame."""
+        hit = offsets_memo.get(lane_index)
         if hit is not None:
             return hit
         lane = road.network.get_lane(lane_index)
@@ -146,24 +150,34 @@ def patch_road(road: Any) -> None:
                     else:
                         continue
                     lanes_offsets.append((prev_lane, -prev_lane.length))
+        offsets_memo[lane_index] = lanes_offsets
+        return lanes_offsets
+
+    def lane_s(v: Any, lane_index: Any) -> float | None:
+        """``v``'s longitudinal coordinate on the lane if Road.neighbour_vehicles would see it there."""
+        for search_lane, offset in search_lanes(lane_index):
+            s_v, lat_v = search_lane.local_coordinates(v.position)
+            if search_lane.on_lane(v.position, s_v, lat_v, margin=1):
+                return s_v + offset
+        return None
+
+    def lane_entries(lane_index: Any) -> tuple[Any, list[tuple[Any, float]]]:
+        """Every vehicle on the lane (or its connected lanes) with its longitudinal coordinate."""
+        hit = cache.get(lane_index)
+        if hit is not None:
+            return hit
         entries = []
         for v in road.vehicles + road.objects:
             if isinstance(v, Landmark):
                 continue
-            for search_lane, offset in lanes_offsets:
-                s_v, lat_v = search_lane.local_coordinates(v.position)
-                if search_lane.on_lane(v.position, s_v, lat_v, margin=1):
-                    entries.append((v, s_v + offset))
-                    break
-        cache[lane_index] = (lane, entries)
-        return lane, entries
+            s_v = lane_s(v, lane_index)
+            if s_v is not None:
+                entries.append((v, s_v))
+        hit = cache[lane_index] = (road.network.get_lane(lane_index), entries)
+        return hit
 
-    def neighbour_vehicles(vehicle: Any, lane_index: Any = None) -> tuple[Any, Any]:
-        if not acting[0]:
-            return original_neighbours(vehicle, lane_index)
-        lane_index = lane_index or vehicle.lane_index
-        if not lane_index:
-            return None, None
+    def query(vehicle: Any, lane_index: Any) -> tuple[Any, Any, Any, Any, float]:
+        """Road.neighbour_vehicles with the coordinates: front, s_front, rear, s_rear, the vehicle's s."""
         lane, entries = lane_entries(lane_index)
         s = lane.local_coordinates(vehicle.position)[0]
         s_front = s_rear = None
@@ -176,22 +190,40 @@ def patch_road(road: Any) -> None:
                 s_front, v_front = s_v, v
             if s_v < s and (s_rear is None or s_v > s_rear):
                 s_rear, v_rear = s_v, v
+        return v_front, s_front, v_rear, s_rear, s
+
+    def neighbour_vehicles(vehicle: Any, lane_index: Any = None) -> tuple[Any, Any]:
+        if not acting[0]:
+            return original_neighbours(vehicle, lane_index)
+        lane_index = lane_index or vehicle.lane_index
+        if not lane_index:
+            return None, None
+        v_front, _, v_rear, _, _ = query(vehicle, lane_index)
         return v_front, v_rear
 
-    def act() -> None:
+    def begin_act() -> None:
         cache.clear()
         acting[0] = True
+
+    def end_act() -> None:
+        acting[0] = False
+        cache.clear()
+
+    def act() -> None:
+        begin_act()
         try:
             for vehicle in road.vehicles:
                 vehicle.act()
         finally:
-            acting[0] = False
-            cache.clear()
+            end_act()
 
     def step(dt: float) -> None:
-        vehicles = road.vehicles
-        for vehicle in vehicles:
+        for vehicle in road.vehicles:
             vehicle.step(dt)
+        collide(dt)
+
+    def collide(dt: float) -> None:
+        vehicles = road.vehicles
         n = len(vehicles)
         vector = n >= VECTOR_FROM_N
         if vector:
@@ -216,6 +248,9 @@ def patch_road(road: Any) -> None:
         step(dt)
 
     road.neighbour_vehicles = neighbour_vehicles
+    # the pieces of act/step, for sources/shared_rollout.py (several roads stepped in lockstep)
+    road.dc_begin_act, road.dc_end_act, road.dc_collide = begin_act, end_act, collide
+    road.dc_query, road.dc_lane_s = query, lane_s
     # only where the class keeps highway-env's own act/step: a subclass may add rules we would skip
     if type(road).act is Road.act:
         road.act = act

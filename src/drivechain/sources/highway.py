@@ -22,6 +22,7 @@ from drivechain.sources.base import Rollout, Snapshot, StepResult
 from drivechain.sources.fast_road import patch_road
 from drivechain.sources.render import CAMERA, BevCamera, draw_marks
 from drivechain.sources.scenarios import get_scenario
+from drivechain.sources.shared_rollout import World, make_worlds, run_lockstep, shareable
 
 LANE_SAMPLE_M = 5.0  # spacing of lane polyline points
 VEHICLE_REACH_M = 5.0  # a vehicle's centre may lie this far outside the window while part of it is drawn
@@ -69,6 +70,7 @@ class HighwaySource:
         self.reduced_radius_m = reduced_radius_m
         self.reduced_physics_hz = reduced_physics_hz
         self.fast_road = True  # reduced rollouts use sources/fast_road.py (same results, less work)
+        self.share_traffic = True  # reduced rollouts of a frame run together (sources/shared_rollout.py)
         self._env_config = {**self.spec.config, **(env_config or {})}
         _snapshot_pristine()  # before gym.make: making intersection-v0 already rewrites the class
         self._env = self._make_env(image_size)
@@ -341,8 +343,51 @@ class HighwaySource:
         """
         key = (action, float(horizon_s), bool(reduced)) + (("idm",) if ego_idm else ())
         if key not in self._rollouts:
-            self._rollouts[key] = self._rollout(action, horizon_s, reduced, ego_idm)
+            if reduced and self.share_traffic and self.fast_road and shareable(self._env):
+                self._rollout_batch(action, float(horizon_s), ego_idm)
+            else:
+                self._rollouts[key] = self._rollout(action, horizon_s, reduced, ego_idm)
         return self._rollouts[key]
+
+    def _rollout_batch(self, action: str, horizon_s: float, ego_idm: bool) -> None:
+        """The requested reduced rollout together with the frame's other look-ahead rollouts (the IDLE
+        one of ``frame()`` and every available action with ego_idm), in lockstep sharing the traffic
+        they agree on (sources/shared_rollout.py); all results are cached."""
+        wanted = [(action, ego_idm), ("IDLE", False)] + [(a, True) for a in self.available_actions()]
+        todo: list[tuple[str, bool]] = []
+        for a, idm in wanted:
+            key = (a, horizon_s, True) + (("idm",) if idm else ())
+            if key not in self._rollouts and (a, idm) not in todo:
+                todo.append((a, idm))
+        idle = self._action_index("IDLE")
+        _pin_class_params(self._env, self._class_params)
+        hz = self.reduced_physics_hz or self.physics_hz
+        dt = 1.0 / hz
+        per_decision = max(1, hz // self.policy_hz)
+        n_steps = max(1, int(round(horizon_s * hz)))
+        sims, ghosts = make_worlds(self._env, self.reduced_radius_m, len(todo))
+        worlds, recorders = [], []
+        for sim, flags, (a, idm) in zip(sims, ghosts, todo):
+            patch_road(sim.road)
+            rec = _Recorder(sim, dt, self.sample_radius_m)
+            mode = [False]
+
+            def decide(k: int, sim: Any = sim, index: int = self._action_index(a), idm: bool = idm,
+                       mode: list[bool] = mode) -> None:
+                if idm and k == per_decision:
+                    _drive_ego_by_idm(sim)
+                    mode[0] = True
+                if k % per_decision == 0:
+                    sim.action_type.act(index if k == 0 else idle)
+
+            worlds.append(World(sim=sim, decide=decide, record=rec.record, ego_mode=lambda mode=mode: mode[0],
+                                ghosts=flags))
+            recorders.append(rec)
+        run_lockstep(worlds, n_steps, dt)
+        for (a, idm), rec in zip(todo, recorders):
+            key = (a, horizon_s, True) + (("idm",) if idm else ())
+            self._rollouts[key] = Rollout(action=a, horizon_s=horizon_s, dt_s=dt, reduced=True, samples=rec.samples,
+                                          crashed=rec.crashed, crashed_with=rec.crashed_with)
 
     def _rollout(self, action: str, horizon_s: float, reduced: bool, ego_idm: bool = False) -> Rollout:
         index = self._action_index(action)

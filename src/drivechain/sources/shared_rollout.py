@@ -1,0 +1,355 @@
+"""Several look-ahead rollouts of one frame stepped in lockstep, sharing the traffic they agree on.
+
+The candidate actions of a frame differ only in what the ego does; most of the traffic drives
+exactly alike in all of them. The first world (the reference) is simulated in full, exactly as a
+single reduced rollout. Every other world holds its own ego and, for each other vehicle, either
+the reference's very object (a *ghost*: shared, stepped once by the reference) or its own copy (a
+*real* vehicle, simulated in that world). Before each physics step a ghost becomes real (a copy of
+the reference's vehicle as it is then) whenever what it reads during the step could differ from
+the reference's, judged with highway-env's own code:
+
+- its neighbour queries (``Road.neighbour_vehicles`` on its lane, its target lane, and its side lanes
+  when MOBIL runs this step) return a vehicle that is real in the world, or a different vehicle;
+- it is changing lanes and its abort rule (``IDMVehicle.change_lane_policy``) could see a real vehicle;
+- it reaches the end of its target lane (``follow_road`` may draw from the road's random generator,
+  which each world owns);
+- after the step, before collisions: it is within reach of a real vehicle by ``_is_colliding``'s own
+  spherical pre-check (with the larger speed of the pair), or of a ghost made real this way.
+
+A real vehicle whose whole state equals the reference's bit for bit becomes a ghost again. Vehicles
+act and step in the road's order, world after world per vehicle, so every read sees the same state
+as in a world simulated on its own; collisions are resolved in each world for the pairs with a real
+vehicle, in highway-env's pair order. Ghosts are only plain ``IDMVehicle`` objects on roads that keep
+highway-env's own ``act``/``step`` with only static objects (obstacles: a ghost's collision with one
+flags the reference's copy only, and nothing reads those flags); anything else is simulated as before
+(``shareable``). Checked by tests/test_shared_rollout.py (shared == one-by-one rollouts, byte for byte).
+"""
+
+from __future__ import annotations
+
+import copy
+import struct
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+MIN_GHOSTS = 3  # fewer plain IDM vehicles than this on the road: rollouts run one by one
+TOUCH_SLACK_M = 1e-6  # float rounding allowance on the collision pre-check's distance [m]
+_SKIP = ("road", "act")  # the world, and the ego's IDM driver (compared as World.ego_mode)
+
+
+@dataclass
+class World:
+    """One rollout in the lockstep: its env copy and the ego's decision for each physics step."""
+
+    sim: Any
+    decide: Callable[[int], None]  # called before physics step k (action, switch to IDM)
+    record: Callable[[], None]  # called after each physics step
+    ego_mode: Callable[[], Any] = lambda: None  # what drives the ego now (equal modes + equal states: same ego)
+    ghosts: list[bool] = field(default_factory=list)
+
+
+def shareable(env: Any) -> bool:
+    """Whether this env's road can be stepped with shared ghosts (highway-env's own act/step, no objects)."""
+    from highway_env.road.road import Road
+    from highway_env.vehicle.objects import Landmark, Obstacle
+
+    road = env.road
+    # static objects only: a collision flags them but nothing reads those flags back
+    static = all(type(o) in (Obstacle, Landmark) for o in road.objects)
+    # with few plain IDM vehicles (the scripted corner cases) there is little to share: not worth it
+    shared = sum(1 for v in road.vehicles if v is not env.vehicle and ghostable(v))
+    return type(road).act is Road.act and type(road).step is Road.step and static and shared >= MIN_GHOSTS
+
+
+def ghostable(vehicle: Any) -> bool:
+    """Only plain IDM vehicles are shared: the reads of their act are the ones listed above."""
+    from highway_env.vehicle.behavior import IDMVehicle
+
+    return type(vehicle) is IDMVehicle
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Bit-for-bit equality of two attribute values (arrays, floats incl. the sign of zero, containers)."""
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, np.ndarray):
+        return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+    if isinstance(a, float):
+        return struct.pack("d", a) == struct.pack("d", b)
+    if isinstance(a, (list, tuple, deque)):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
+def same_state(a: Any, b: Any) -> bool:
+    """Whether two vehicles (a world's copy and the reference's) are in exactly the same state."""
+    va, vb = vars(a), vars(b)
+    if va.keys() != vb.keys():
+        return False
+    return all(k in _SKIP or same_value(va[k], vb[k]) for k in va)
+
+
+def make_worlds(env: Any, radius_m: float, count: int) -> tuple[list[Any], list[list[bool]]]:
+    """``count`` deep copies of ``env`` whose road keeps the vehicles within ``radius_m`` of the ego; the
+    first is the reference, the others share its network and its ghostable vehicles."""
+    memo0: dict[int, Any] = {}
+    ref = copy.deepcopy(env, memo0)
+    ego = env.vehicle
+    kept = [v for v in env.road.vehicles if v is ego or np.hypot(*(v.position - ego.position)) < radius_m]
+    network = env.road.network
+    shared = {id(network): memo0[id(network)]}
+    for lanes_by_to in network.graph.values():
+        for lanes in lanes_by_to.values():
+            for lane in lanes:
+                if id(lane) in memo0:
+                    shared[id(lane)] = memo0[id(lane)]
+    for v in env.road.vehicles:
+        if v is not ego and ghostable(v):
+            shared[id(v)] = memo0[id(v)]
+    sims = [ref]
+    ref.road.vehicles = [memo0[id(v)] for v in kept]
+    flags = [[False] * len(kept)]
+    for _ in range(count - 1):
+        memo = dict(shared)
+        sim = copy.deepcopy(env, memo)
+        sim.road.vehicles = [memo[id(v)] for v in kept]
+        sims.append(sim)
+        flags.append([v is not ego and ghostable(v) for v in kept])
+    return sims, flags
+
+
+def _copy_vehicle(v: Any, road: Any) -> Any:
+    """A plain IDMVehicle's own copy on ``road``: what deepcopy gives, without walking the shared
+    lanes (immutable values and lane objects are shared, mutable containers copied)."""
+    new = object.__new__(type(v))
+    attrs = {}
+    for k, value in vars(v).items():
+        if k == "road":
+            value = road
+        elif isinstance(value, np.ndarray):
+            value = value.copy()
+        elif isinstance(value, (list, dict, deque, set)):
+            value = copy.deepcopy(value)
+        attrs[k] = value
+    new.__dict__.update(attrs)
+    return new
+
+
+class _Lockstep:
+    """The per-step bookkeeping of one run (reference road, its vehicles' indexes, query cache)."""
+
+    def __init__(self, worlds: list[World], dt_s: float) -> None:
+        self.worlds = worlds
+        self.dt = dt_s
+        self.ref = worlds[0].sim.road
+        self.network = self.ref.network
+        self.ref_queries: dict[tuple[int, Any], tuple[Any, Any, Any, Any, float]] = {}
+        self.acting = False
+
+    # ------------------------------------------------------------------ one world's promotions
+
+    def _ref_query(self, i: int, lane_index: Any) -> tuple[Any, Any, Any, Any, float]:
+        key = (i, lane_index)
+        hit = self.ref_queries.get(key)
+        if hit is None:
+            hit = self.ref_queries[key] = self.ref.dc_query(self.ref.vehicles[i], lane_index)
+        return hit
+
+    def _lanes_read(self, g: Any) -> list[Any]:
+        """The lanes whose neighbours ``g``'s act queries this step (IDMVehicle.act, change_lane_policy)."""
+        lanes = [g.lane_index]
+        if g.lane_index != g.target_lane_index:
+            lanes.append(g.target_lane_index)
+        elif g.enable_lane_change and g.LANE_CHANGE_DELAY < g.timer:
+            lanes.extend(self.network.side_lanes(g.lane_index))
+        return lanes
+
+    @staticmethod
+    def _abort_may_see(g: Any, movers: list[Any]) -> bool:
+        """Whether a lane change abort check of ``g`` could involve one of ``movers`` (any version)."""
+        if g.lane_index == g.target_lane_index or g.lane_index[:2] != g.target_lane_index[:2]:
+            return False
+        seg = g.target_lane_index[:2]
+        for v in movers:
+            t = getattr(v, "target_lane_index", None)
+            if v.lane_index is not None and v.lane_index[:2] == seg:
+                return True
+            if t is not None and (t[:2] == seg or t[1] == seg[0]):
+                return True
+        return False
+
+    def promote(self, w: World, diff: bool) -> None:
+        """Turn into real vehicles the ghosts of ``w`` whose act could read something else than in the
+        reference: a neighbour query answered differently, a lane change abort, the end of a lane."""
+        if not diff:
+            return
+        ref, ref_v = self.ref, self.ref.vehicles
+        mine = w.sim.road.vehicles
+        n = len(mine)
+        realset = {i for i in range(n) if mine[i] is not ref_v[i]}
+        movers = [mine[i] for i in realset] + [ref_v[i] for i in realset]
+        ref_index = {id(v): i for i, v in enumerate(ref_v)}
+        on_lane: dict[tuple[int, Any], float | None] = {}  # (real index, lane) -> s of the world's version
+        promoted: list[int] = []
+        for i in range(n):
+            if not w.ghosts[i] or i in realset:
+                continue
+            g = ref_v[i]
+            if g.crashed:
+                continue  # a crashed vehicle's act reads nothing
+            if self.network.get_lane(g.target_lane_index).after_end(g.position) or self._abort_may_see(g, movers):
+                promoted.append(i)
+                continue
+            for lane_index in self._lanes_read(g):
+                if self._query_differs(i, lane_index, mine, ref_index, realset, on_lane):
+                    promoted.append(i)
+                    break
+        self._copy(w, promoted)
+
+    def _query_differs(self, i: int, lane_index: Any, mine: list[Any], ref_index: dict[int, int],
+                       realset: set[int], on_lane: dict[tuple[int, Any], float | None]) -> bool:
+        """Whether Road.neighbour_vehicles(ghost i, lane) could answer differently in the world than in
+        the reference: the reference's answer is real there, or a real vehicle of the world on that lane
+        would be an equal or better candidate (ties count as different)."""
+        front, s_front, rear, s_rear, s = self._ref_query(i, lane_index)
+        # an object (not in ref_index) is answered by the world's own copy of it, in the same state
+        if ref_index.get(id(front), -1) in realset or ref_index.get(id(rear), -1) in realset:
+            return True
+        for j in realset:
+            key = (j, lane_index)
+            if key not in on_lane:
+                on_lane[key] = self.ref.dc_lane_s(mine[j], lane_index)
+            s_v = on_lane[key]
+            if s_v is None:
+                continue
+            if s <= s_v and (s_front is None or s_v <= s_front):
+                return True
+            if s_v < s and (s_rear is None or s_v >= s_rear):
+                return True
+        return False
+
+    def _copy(self, w: World, indexes: list[int]) -> None:
+        """The world's own copies of the reference's vehicles at ``indexes`` (as they are now)."""
+        if not indexes:
+            return
+        road, ref_v = w.sim.road, self.ref.vehicles
+        for i in indexes:
+            road.vehicles[i] = _copy_vehicle(ref_v[i], road)
+        if self.acting:
+            road.dc_begin_act()  # the lane cache holds the ghosts just replaced
+
+    def promote_touching(self, w: World) -> None:
+        """After the physics step, before collisions: ghosts that Road.step could pair with a real
+        vehicle of the world (or with the reference's version of one) become real, to a fixpoint;
+        the test is _is_colliding's own spherical pre-check with the larger speed of the pair."""
+        mine, ref_v = w.sim.road.vehicles, self.ref.vehicles
+        n = len(mine)
+        realset = {i for i in range(n) if mine[i] is not ref_v[i]}
+        if not realset:
+            return
+        pos = np.array([v.position for v in ref_v], dtype=float)
+        half = np.array([v.diagonal / 2 for v in ref_v])
+        speed = np.array([abs(v.speed) for v in ref_v])
+        todo = list(realset)
+        promoted: list[int] = []
+        while todo:
+            i = todo.pop()
+            for v in (mine[i], ref_v[i]):
+                d = np.hypot(pos[:, 0] - v.position[0], pos[:, 1] - v.position[1])
+                limit = half + v.diagonal / 2 + np.maximum(speed, abs(v.speed)) * self.dt + TOUCH_SLACK_M
+                for j in np.flatnonzero(d <= limit):
+                    j = int(j)
+                    if j not in realset:
+                        if not w.ghosts[j]:
+                            continue
+                        realset.add(j)
+                        promoted.append(j)
+                        todo.append(j)
+        self._copy(w, promoted)
+
+    # ------------------------------------------------------------------ demotions
+
+    def demote(self, w: World) -> bool:
+        """Real vehicles equal to the reference's become ghosts; True when the world still differs."""
+        mine, ref_v = w.sim.road.vehicles, self.ref.vehicles
+        diff = False
+        ego = w.sim.vehicle
+        for i, v in enumerate(mine):
+            if v is ref_v[i]:
+                continue
+            if v is ego:
+                diff = diff or not (same_state(v, ref_v[i]) and w.ego_mode() == self.worlds[0].ego_mode())
+            elif same_state(v, ref_v[i]):
+                if w.ghosts[i]:
+                    mine[i] = ref_v[i]
+            else:
+                diff = True
+        return diff
+
+    # ------------------------------------------------------------------ collisions
+
+    def collide(self, w: World) -> None:
+        """highway-env's pair loop (Road.step) over the pairs of real vehicles of ``w``, in its order;
+        promote_touching left no ghost within reach of a real vehicle."""
+        mine, ref_v = w.sim.road.vehicles, self.ref.vehicles
+        real = [i for i in range(len(mine)) if mine[i] is not ref_v[i]]
+        objects = w.sim.road.objects
+        for a, i in enumerate(real):
+            for j in real[a + 1:]:
+                mine[i].handle_collisions(mine[j], self.dt)
+            for other in objects:
+                mine[i].handle_collisions(other, self.dt)
+
+    # ------------------------------------------------------------------ the run
+
+    def step(self, k: int) -> None:
+        worlds, ref = self.worlds, self.ref
+        for w in worlds:
+            w.decide(k)
+        diffs = [False] + [self.demote(w) for w in worlds[1:]]
+        self.ref_queries = {}
+        for w in worlds:
+            w.sim.road.dc_begin_act()
+        self.acting = True
+        try:
+            for w, diff in zip(worlds[1:], diffs[1:]):
+                self.promote(w, diff)
+            ref_v = ref.vehicles
+            others = [w.sim.road.vehicles for w in worlds[1:]]
+            for i, v in enumerate(ref_v):
+                v.act()
+                for mine in others:
+                    if mine[i] is not v:
+                        mine[i].act()
+        finally:
+            self.acting = False
+            for w in worlds:
+                w.sim.road.dc_end_act()
+        for i, v in enumerate(ref.vehicles):
+            v.step(self.dt)
+            for mine in others:
+                if mine[i] is not v:
+                    mine[i].step(self.dt)
+        for w in worlds[1:]:
+            self.promote_touching(w)
+        ref.dc_collide(self.dt)
+        for w in worlds[1:]:
+            self.collide(w)
+        for w in worlds:
+            w.record()
+
+
+def run_lockstep(worlds: list[World], n_steps: int, dt_s: float) -> None:
+    """Step every world ``n_steps`` physics steps of ``dt_s`` [s]; worlds[0] is the reference."""
+    run = _Lockstep(worlds, dt_s)
+    for k in range(n_steps):
+        run.step(k)
+

@@ -1,0 +1,47 @@
+"""Rollouts stepped together with shared traffic (sources/shared_rollout.py) equal one-by-one rollouts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from drivechain.sources.highway import HighwaySource
+from drivechain.sources.shared_rollout import same_value, shareable
+
+
+def _all_rollouts(source: HighwaySource, shared: bool) -> dict[tuple[str, bool], str]:
+    source._rollouts = {}
+    source.share_traffic = shared
+    try:
+        keys = [("IDLE", False)] + [(a, True) for a in source.available_actions()]
+        return {k: source.rollout(k[0], 3.0, reduced=True, ego_idm=k[1]).model_dump_json() for k in keys}
+    finally:
+        source._rollouts = {}
+        source.share_traffic = True
+
+
+# highway: many IDM vehicles (ghosts, lane changes); merge: an obstacle and few vehicles near the ego
+@pytest.mark.parametrize(("scenario", "actions"), [("highway", ["LANE_LEFT"]), ("merge", ["FASTER", "IDLE"])])
+def test_shared_rollouts_are_identical(scenario: str, actions: list[str]) -> None:
+    source = HighwaySource(scenario, image_size=(64, 64))
+    source.reset(1)
+    assert shareable(source.env)
+    compared = 0
+    for action in [None] + actions:
+        if action is not None and source.step(action).done:
+            break
+        shared = _all_rollouts(source, shared=True)
+        single = _all_rollouts(source, shared=False)
+        assert shared == single
+        compared += len(shared)
+    source.close()
+    assert compared >= 8
+
+
+def test_same_value_is_bitwise() -> None:
+    assert same_value(np.array([1.0, 2.0]), np.array([1.0, 2.0]))
+    assert not same_value(np.array([1.0, 2.0]), np.array([1.0, 2.0 + 1e-15]))
+    assert not same_value(0.0, -0.0)  # equal as numbers, not as bits
+    assert not same_value(1, 1.0)  # another type may take another code path
+    assert same_value({"a": [1.0, (2, "x")]}, {"a": [1.0, (2, "x")]})
+    assert not same_value({"a": [1.0]}, {"a": [1.5]})
