@@ -67,7 +67,17 @@ def count_rollouts() -> list[float]:
         seen[1] += horizon_s
         return original(self, action, horizon_s, reduced, ego_idm)
 
+    original_batch = HighwaySource._rollout_batch
+
+    def counted_batch(self, action, horizon_s, ego_idm):  # type: ignore[no-untyped-def]
+        before = len(self._rollouts)
+        original_batch(self, action, horizon_s, ego_idm)
+        made = len(self._rollouts) - before  # rollouts stepped together (sources/shared_rollout.py)
+        seen[0] += made
+        seen[1] += made * horizon_s
+
     HighwaySource._rollout = counted  # type: ignore[method-assign]
+    HighwaySource._rollout_batch = counted_batch  # type: ignore[method-assign]
     return seen
 
 

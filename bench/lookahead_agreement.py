@@ -1,8 +1,11 @@
 """Reduced vs full-world look-ahead: agreement of the safety labels, and the planners' agreement rate.
 
 Drives each scenario with the voted preferred action (seeded epsilon exploration so unsafe states
-appear too) and, at every frame, checks every real action with the reduced rollout (what the teacher
-uses) and with the exact full-world rollout. Prints one line per scenario and the totals.
+appear too) and, at every frame, checks every real action with the reduced rollouts the teacher uses
+(stepped together with shared traffic, sources/shared_rollout.py) and with full ``env.step``
+rollouts of a deep copy of the whole world (same ego_idm rule). Prints one line per scenario and
+the totals: (frame, action) pairs, safe-label agreement, largest margin difference, and the time
+of the teacher's planning labels vs the full rollouts.
 
     .venv/bin/python bench/lookahead_agreement.py [--episodes 3] [--steps 10] [--seed 0]
 """
@@ -53,7 +56,9 @@ def main() -> None:
                 t0 = time.perf_counter()
                 labels = planning_labels(ctx)
                 t1 = time.perf_counter()
-                full = {a: lookahead.check_rollout(ctx.rollout(a, reduced=False), frame.ego) for a in real_actions(frame)}
+                # the same rule on env.step rollouts of the whole world (ego_idm, as the teacher's)
+                full = {a: lookahead.check_rollout(ctx.rollout(a, reduced=False, ego_idm=True), frame.ego, frame.agents)
+                        for a in real_actions(frame)}
                 t2 = time.perf_counter()
                 t_red, t_full = t_red + t1 - t0, t_full + t2 - t1
                 all_results.append(labels.results)

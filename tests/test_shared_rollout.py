@@ -45,3 +45,16 @@ def test_same_value_is_bitwise() -> None:
     assert not same_value(1, 1.0)  # another type may take another code path
     assert same_value({"a": [1.0, (2, "x")]}, {"a": [1.0, (2, "x")]})
     assert not same_value({"a": [1.0]}, {"a": [1.5]})
+
+
+def test_fast_agent_equals_model_construct() -> None:
+    from drivechain.schema import Agent
+    from drivechain.sources.highway import _agent
+
+    fields = dict(id=3, category="car", x_m=1.5, y_m=-2.0, heading_rad=0.1, speed_mps=20.0, length_m=5.0,
+                  width_m=2.0, lane_id="a>b>1", rel_x_m=1.5, rel_y_m=2.0, visible=False, boxes={}, crashed=False)
+    assert list(fields) == list(Agent.model_fields)  # the test covers every field, in order
+    fast, slow = _agent(**fields), Agent.model_construct(**fields)
+    assert fast == slow and fast.model_dump_json() == slow.model_dump_json()
+    assert fast.model_fields_set == slow.model_fields_set
+    assert fast.model_copy(update={"x_m": 9.0}).x_m == 9.0 and fast.x_m == 1.5

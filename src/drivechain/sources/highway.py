@@ -538,6 +538,17 @@ def _lane_table(network: Any) -> list[tuple[str, np.ndarray, Any, str | None, st
     return table
 
 
+def _agent(**fields: Any) -> Agent:
+    """What ``Agent.model_construct(**fields)`` returns when every field is given (Agent has no private
+    attributes and forbids extras), in a quarter of the time; tests/test_shared_rollout.py compares."""
+    agent = Agent.__new__(Agent)
+    object.__setattr__(agent, "__dict__", fields)
+    object.__setattr__(agent, "__pydantic_fields_set__", set(fields))
+    object.__setattr__(agent, "__pydantic_extra__", None)
+    object.__setattr__(agent, "__pydantic_private__", None)
+    return agent
+
+
 class _EgoCtx:
     """Ego-relative geometry at one instant."""
 
@@ -563,8 +574,8 @@ class _EgoCtx:
             box = self.box(v)
             boxes = {CAMERA: box}
             visible = self.camera.visible(box)
-        # model_construct: rollouts build thousands of these; the fields are typed here already
-        return Agent.model_construct(
+        # rollouts build thousands of these; the fields are typed here already (_agent: model_construct)
+        return _agent(
             id=int(v.dc_id),
             category="car",
             x_m=round(x, 4),

@@ -28,6 +28,7 @@ flags the reference's copy only, and nothing reads those flags); anything else i
 from __future__ import annotations
 
 import copy
+import math
 import struct
 from collections import deque
 from collections.abc import Callable
@@ -35,6 +36,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from drivechain.sources.fast_road import _memo_trajectories
 
 MIN_GHOSTS = 3  # fewer plain IDM vehicles than this on the road: rollouts run one by one
 TOUCH_SLACK_M = 1e-6  # float rounding allowance on the collision pre-check's distance [m]
@@ -62,7 +65,14 @@ def shareable(env: Any) -> bool:
     static = all(type(o) in (Obstacle, Landmark) for o in road.objects)
     # with few plain IDM vehicles (the scripted corner cases) there is little to share: not worth it
     shared = sum(1 for v in road.vehicles if v is not env.vehicle and ghostable(v))
-    return type(road).act is Road.act and type(road).step is Road.step and static and shared >= MIN_GHOSTS
+    step_ok = type(road).step is Road.step or _regulated(road)
+    return type(road).act is Road.act and step_ok and static and shared >= MIN_GHOSTS
+
+
+def _regulated(road: Any) -> bool:
+    from highway_env.road.regulation import RegulatedRoad
+
+    return type(road).step is RegulatedRoad.step
 
 
 def ghostable(vehicle: Any) -> bool:
@@ -92,8 +102,8 @@ def same_value(a: Any, b: Any) -> bool:
 def same_state(a: Any, b: Any) -> bool:
     """Whether two vehicles (a world's copy and the reference's) are in exactly the same state."""
     va, vb = vars(a), vars(b)
-    if va.keys() != vb.keys():
-        return False
+    if not same_value(va.get("position"), vb.get("position")) or va.keys() != vb.keys():
+        return False  # the position first: it tells most differing vehicles apart at once
     return all(k in _SKIP or same_value(va[k], vb[k]) for k in va)
 
 
@@ -132,12 +142,16 @@ def _copy_vehicle(v: Any, road: Any) -> Any:
     new = object.__new__(type(v))
     attrs = {}
     for k, value in vars(v).items():
+        if callable(value):
+            continue  # an instance patch of the reference's (a memoised trajectory), not state
         if k == "road":
             value = road
         elif isinstance(value, np.ndarray):
             value = value.copy()
-        elif isinstance(value, (list, dict, deque, set)):
-            value = copy.deepcopy(value)
+        elif isinstance(value, deque):
+            value = deque(value, maxlen=value.maxlen)  # the history: copies made by create_from
+        elif isinstance(value, (list, dict, set)):
+            value = type(value)(value)  # action {str: float}, route [(str, str, int)], log: immutable items
         attrs[k] = value
     new.__dict__.update(attrs)
     return new
@@ -153,6 +167,8 @@ class _Lockstep:
         self.network = self.ref.network
         self.ref_queries: dict[tuple[int, Any], tuple[Any, Any, Any, Any, float]] = {}
         self.acting = False
+        self.ref_geometry: list[tuple[float, float, float, float]] = []
+        self.regulated = _regulated(self.ref)
 
     # ------------------------------------------------------------------ one world's promotions
 
@@ -255,21 +271,69 @@ class _Lockstep:
         realset = {i for i in range(n) if mine[i] is not ref_v[i]}
         if not realset:
             return
-        pos = np.array([v.position for v in ref_v], dtype=float)
-        half = np.array([v.diagonal / 2 for v in ref_v])
-        speed = np.array([abs(v.speed) for v in ref_v])
+        geo = self.ref_geometry
         todo = list(realset)
         promoted: list[int] = []
         while todo:
             i = todo.pop()
             for v in (mine[i], ref_v[i]):
-                d = np.hypot(pos[:, 0] - v.position[0], pos[:, 1] - v.position[1])
-                limit = half + v.diagonal / 2 + np.maximum(speed, abs(v.speed)) * self.dt + TOUCH_SLACK_M
-                for j in np.flatnonzero(d <= limit):
+                x, y = float(v.position[0]), float(v.position[1])
+                half, speed = v.diagonal / 2, abs(v.speed)
+                for j, (xj, yj, half_j, speed_j) in enumerate(geo):
+                    if j in realset or not w.ghosts[j]:
+                        continue
+                    limit = half + half_j + max(speed, speed_j) * self.dt + TOUCH_SLACK_M
+                    if math.hypot(xj - x, yj - y) <= limit:
+                        realset.add(j)
+                        promoted.append(j)
+                        todo.append(j)
+        self._copy(w, promoted)
+
+    # ------------------------------------------------------------------ intersection right of way
+
+    def regulate(self) -> None:
+        """RegulatedRoad.step's preamble in every world: the reference enforces the rules on all its
+        vehicles; before that, ghosts whose predicted path could conflict with a real vehicle's
+        (either version) become real, to a fixpoint, and each world enforces them among its real ones."""
+        for w in self.worlds:
+            w.sim.road.steps += 1
+        ref = self.ref
+        if ref.steps % int(1 / self.dt / ref.REGULATION_FREQUENCY) != 0:
+            return
+        times = np.arange(0.25, 3, 0.25)  # RegulatedRoad.is_conflict_possible's defaults
+        with _memo_trajectories(ref.vehicles):
+            paths = np.array([np.asarray(v.predict_trajectory_constant_speed(times)[0], dtype=float)
+                              for v in ref.vehicles])
+            reach = max(v.LENGTH for v in ref.vehicles) + TOUCH_SLACK_M
+            for w in self.worlds[1:]:
+                self._promote_conflicts(w, paths, times, reach)
+            ref.enforce_road_rules()
+        for w in self.worlds[1:]:
+            road = w.sim.road
+            mine = road.vehicles
+            real = [v for i, v in enumerate(mine) if v is not ref.vehicles[i]]
+            road.vehicles = real  # the pairs among real vehicles, in the road's order
+            try:
+                with _memo_trajectories(real):
+                    road.enforce_road_rules()
+            finally:
+                road.vehicles = mine
+
+    def _promote_conflicts(self, w: World, paths: np.ndarray, times: np.ndarray, reach_m: float) -> None:
+        mine, ref_v = w.sim.road.vehicles, self.ref.vehicles
+        realset = {i for i in range(len(mine)) if mine[i] is not ref_v[i]}
+        todo = list(realset)
+        promoted: list[int] = []
+        while todo:
+            i = todo.pop()
+            versions = [paths[i]] if mine[i] is ref_v[i] else [
+                paths[i], np.asarray(mine[i].predict_trajectory_constant_speed(times)[0], dtype=float)]
+            for path in versions:
+                # is_conflict_possible needs the two predicted positions within a length at one time
+                d = np.hypot(paths[:, :, 0] - path[None, :, 0], paths[:, :, 1] - path[None, :, 1]).min(axis=1)
+                for j in np.flatnonzero(d <= reach_m):
                     j = int(j)
-                    if j not in realset:
-                        if not w.ghosts[j]:
-                            continue
+                    if j not in realset and w.ghosts[j]:
                         realset.add(j)
                         promoted.append(j)
                         todo.append(j)
@@ -333,11 +397,16 @@ class _Lockstep:
             self.acting = False
             for w in worlds:
                 w.sim.road.dc_end_act()
+        if self.regulated:
+            self.regulate()
         for i, v in enumerate(ref.vehicles):
             v.step(self.dt)
             for mine in others:
                 if mine[i] is not v:
                     mine[i].step(self.dt)
+        # after the step: the reference's positions, half diagonals, speeds (the ghosts' in every world)
+        self.ref_geometry = [(float(v.position[0]), float(v.position[1]), v.diagonal / 2, abs(v.speed))
+                             for v in ref.vehicles]
         for w in worlds[1:]:
             self.promote_touching(w)
         ref.dc_collide(self.dt)
