@@ -20,8 +20,10 @@ def _all_rollouts(source: HighwaySource, shared: bool) -> dict[tuple[str, bool],
         source.share_traffic = True
 
 
-# highway: many IDM vehicles (ghosts, lane changes); merge: an obstacle and few vehicles near the ego
-@pytest.mark.parametrize(("scenario", "actions"), [("highway", ["LANE_LEFT"]), ("merge", ["FASTER", "IDLE"])])
+# highway: many IDM vehicles (ghosts, lane changes); merge: an obstacle and few vehicles near the ego;
+# intersection: the right-of-way rules (RegulatedRoad) between ghosts and real vehicles
+@pytest.mark.parametrize(("scenario", "actions"), [("highway", ["LANE_LEFT"]), ("merge", ["FASTER", "IDLE"]),
+                                                   ("intersection", ["FASTER"])])
 def test_shared_rollouts_are_identical(scenario: str, actions: list[str]) -> None:
     source = HighwaySource(scenario, image_size=(64, 64))
     source.reset(1)
@@ -35,7 +37,7 @@ def test_shared_rollouts_are_identical(scenario: str, actions: list[str]) -> Non
         assert shared == single
         compared += len(shared)
     source.close()
-    assert compared >= 8
+    assert compared >= 6
 
 
 def test_same_value_is_bitwise() -> None:
