@@ -3,7 +3,7 @@
 (1-minute load average before/after each figure); asserts nothing.
 
     .venv/bin/python bench/generate.py [--episodes 2] [--steps 10] [--rss-small 200] [--rss-large 2000]
-        [--only scenarios|workers|rss] [--rss-scenarios merge] [--rss-image-size 64x32]
+        [--only scenarios|workers|rss] [--one-by-one] [--rss-scenarios merge] [--rss-image-size 64x32]
 """
 
 from __future__ import annotations
@@ -81,27 +81,45 @@ def count_rollouts() -> list[float]:
     return seen
 
 
-def per_scenario(episodes: int, steps: int) -> None:
+def share_traffic(on: bool) -> None:
+    """Make every HighwaySource created from now on step its look-ahead rollouts together (or one by one)."""
+    from drivechain.sources.highway import HighwaySource
+
+    init = getattr(HighwaySource, "_bench_init", HighwaySource.__init__)
+    HighwaySource._bench_init = init  # type: ignore[attr-defined]
+
+    def patched(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        init(self, *args, **kwargs)
+        self.share_traffic = on
+
+    HighwaySource.__init__ = patched  # type: ignore[method-assign]
+
+
+def per_scenario(episodes: int, steps: int, one_by_one: bool = False) -> None:
     seen = count_rollouts()
     print(f"load before: {load()}")
-    print("| scenario | frames/s | frame+render+teacher+write per frame [ms] | raw decision [ms] | ratio (target <= 2.0) | teacher [ms] | render [ms] | frame [ms] | rollouts/frame | simulated s/frame | load |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| scenario | rollouts | frames/s | frame+render+teacher+write per frame [ms] | raw decision [ms] | ratio (target <= 2.0) | teacher [ms] | render [ms] | frame [ms] | rollouts/frame | simulated s/frame | load |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for sc in SCENARIOS:
-        cfg = GenerateConfig(scenarios=[sc], episodes=episodes, steps_per_episode=steps, seed=1)
-        seen[:] = [0.0, 0.0]
-        with tempfile.TemporaryDirectory() as tmp:
-            t0 = time.perf_counter()
-            manifest, results = generate(cfg, Path(tmp) / "d", workers=1)
-            wall = time.perf_counter() - t0
-        frames = manifest.counts["frames"]
-        sec = {k: sum(r.seconds[k] for r in results) / frames for k in results[0].seconds}
-        overhead = sec["frame"] + sec["render"] + sec["teacher"] + sec["write"]
-        raw = raw_decision_s(sc, max(frames, 10))
-        print(
-            f"| {sc} | {frames / wall:.1f} | {overhead * 1e3:.1f} | {raw * 1e3:.1f} | {overhead / raw:.2f} "
-            f"| {sec['teacher'] * 1e3:.1f} | {sec['render'] * 1e3:.1f} | {sec['frame'] * 1e3:.1f} "
-            f"| {seen[0] / frames:.1f} | {seen[1] / frames:.1f} | {load()} |"
-        )
+        for shared in ((True, False) if one_by_one else (True,)):
+            share_traffic(shared)
+            cfg = GenerateConfig(scenarios=[sc], episodes=episodes, steps_per_episode=steps, seed=1)
+            seen[:] = [0.0, 0.0]
+            with tempfile.TemporaryDirectory() as tmp:
+                t0 = time.perf_counter()
+                manifest, results = generate(cfg, Path(tmp) / "d", workers=1)
+                wall = time.perf_counter() - t0
+            frames = manifest.counts["frames"]
+            sec = {k: sum(r.seconds[k] for r in results) / frames for k in results[0].seconds}
+            overhead = sec["frame"] + sec["render"] + sec["teacher"] + sec["write"]
+            raw = raw_decision_s(sc, max(frames, 10))
+            print(
+                f"| {sc} | {'shared' if shared else 'one by one'} | {frames / wall:.1f} | {overhead * 1e3:.1f} "
+                f"| {raw * 1e3:.1f} | {overhead / raw:.2f} "
+                f"| {sec['teacher'] * 1e3:.1f} | {sec['render'] * 1e3:.1f} | {sec['frame'] * 1e3:.1f} "
+                f"| {seen[0] / frames:.1f} | {seen[1] / frames:.1f} | {load()} |"
+            )
+    share_traffic(True)
 
 
 def workers(episodes: int, steps: int) -> None:
@@ -155,12 +173,14 @@ def main() -> None:
     parser.add_argument("--rss-scenarios", default="merge", help="scenarios of the RSS runs (comma-separated)")
     parser.add_argument("--rss-image-size", default="64x32", help="image size of the RSS runs (WxH)")
     parser.add_argument("--only", choices=["scenarios", "workers", "rss"], default=None)
+    parser.add_argument("--one-by-one", action="store_true",
+                        help="scenarios: also measure with the look-ahead rollouts stepped one by one")
     args = parser.parse_args()
     if args.rss_child:
         rss_child(args.rss_child, args.rss_scenarios, args.rss_image_size)
         return
     if args.only in (None, "scenarios"):
-        per_scenario(args.episodes, args.steps)
+        per_scenario(args.episodes, args.steps, args.one_by_one)
     if args.only in (None, "workers"):
         workers(args.episodes, args.steps)
     if args.only in (None, "rss"):

@@ -111,9 +111,10 @@ def _memo_trajectories(vehicles: list[Any]) -> Iterator[None]:
             del v.predict_trajectory_constant_speed
 
 
-def patch_road(road: Any) -> None:
+def patch_road(road: Any, lane_memo: dict[tuple[int, Any], tuple[Any, float | None]] | None = None) -> None:
     """Replace ``act``, ``step``, ``neighbour_vehicles`` and the network's closest-lane search on
-    this instance only."""
+    this instance only. ``lane_memo``: shared by roads stepped in lockstep (sources/shared_rollout.py),
+    which clears it before each act phase: a vehicle object on several roads is projected once."""
     from highway_env.road.regulation import RegulatedRoad
     from highway_env.road.road import Road
     from highway_env.vehicle.objects import Landmark
@@ -170,7 +171,14 @@ def patch_road(road: Any) -> None:
         for v in road.vehicles + road.objects:
             if isinstance(v, Landmark):
                 continue
-            s_v = lane_s(v, lane_index)
+            if lane_memo is None:
+                s_v = lane_s(v, lane_index)
+            else:
+                key = (id(v), lane_index)
+                hit = lane_memo.get(key)
+                if hit is None:  # the object is kept in the value: its id cannot be reused meanwhile
+                    hit = lane_memo[key] = (v, lane_s(v, lane_index))
+                s_v = hit[1]
             if s_v is not None:
                 entries.append((v, s_v))
         hit = cache[lane_index] = (road.network.get_lane(lane_index), entries)

@@ -367,8 +367,9 @@ class HighwaySource:
         n_steps = max(1, int(round(horizon_s * hz)))
         sims, ghosts = make_worlds(self._env, self.reduced_radius_m, len(todo))
         worlds, recorders = [], []
+        lane_memo: dict[tuple[int, Any], Any] = {}
         for sim, flags, (a, idm) in zip(sims, ghosts, todo):
-            patch_road(sim.road)
+            patch_road(sim.road, lane_memo)
             rec = _Recorder(sim, dt, self.sample_radius_m)
             mode = [False]
 
@@ -383,7 +384,7 @@ class HighwaySource:
             worlds.append(World(sim=sim, decide=decide, record=rec.record, ego_mode=lambda mode=mode: mode[0],
                                 ghosts=flags))
             recorders.append(rec)
-        run_lockstep(worlds, n_steps, dt)
+        run_lockstep(worlds, n_steps, dt, lane_memo)
         for (a, idm), rec in zip(todo, recorders):
             key = (a, horizon_s, True) + (("idm",) if idm else ())
             self._rollouts[key] = Rollout(action=a, horizon_s=horizon_s, dt_s=dt, reduced=True, samples=rec.samples,

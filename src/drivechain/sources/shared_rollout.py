@@ -168,6 +168,9 @@ class _Lockstep:
         self.ref_queries: dict[tuple[int, Any], tuple[Any, Any, Any, Any, float]] = {}
         self.acting = False
         self.ref_geometry: list[tuple[float, float, float, float]] = []
+        self.ghost_lanes: dict[int, list[Any] | None] = {}
+        self.ref_index: dict[int, int] = {}
+        self.lane_memo: dict[tuple[int, Any], Any] | None = None
         self.regulated = _regulated(self.ref)
 
     # ------------------------------------------------------------------ one world's promotions
@@ -178,6 +181,15 @@ class _Lockstep:
         if hit is None:
             hit = self.ref_queries[key] = self.ref.dc_query(self.ref.vehicles[i], lane_index)
         return hit
+
+    def _ghost_lanes(self, i: int) -> list[Any] | None:
+        """The lanes the reference's vehicle i reads this step, or None when it reaches the end of its
+        target lane (computed once per step: it depends on that vehicle alone)."""
+        if i not in self.ghost_lanes:
+            g = self.ref.vehicles[i]
+            at_end = self.network.get_lane(g.target_lane_index).after_end(g.position)
+            self.ghost_lanes[i] = None if at_end else self._lanes_read(g)
+        return self.ghost_lanes[i]
 
     def _lanes_read(self, g: Any) -> list[Any]:
         """The lanes whose neighbours ``g``'s act queries this step (IDMVehicle.act, change_lane_policy)."""
@@ -207,12 +219,12 @@ class _Lockstep:
         reference: a neighbour query answered differently, a lane change abort, the end of a lane."""
         if not diff:
             return
-        ref, ref_v = self.ref, self.ref.vehicles
+        ref_v = self.ref.vehicles
         mine = w.sim.road.vehicles
         n = len(mine)
         realset = {i for i in range(n) if mine[i] is not ref_v[i]}
         movers = [mine[i] for i in realset] + [ref_v[i] for i in realset]
-        ref_index = {id(v): i for i, v in enumerate(ref_v)}
+        ref_index = self.ref_index
         on_lane: dict[tuple[int, Any], float | None] = {}  # (real index, lane) -> s of the world's version
         promoted: list[int] = []
         for i in range(n):
@@ -221,10 +233,11 @@ class _Lockstep:
             g = ref_v[i]
             if g.crashed:
                 continue  # a crashed vehicle's act reads nothing
-            if self.network.get_lane(g.target_lane_index).after_end(g.position) or self._abort_may_see(g, movers):
+            lanes = self._ghost_lanes(i)
+            if lanes is None or self._abort_may_see(g, movers):
                 promoted.append(i)
                 continue
-            for lane_index in self._lanes_read(g):
+            for lane_index in lanes:
                 if self._query_differs(i, lane_index, mine, ref_index, realset, on_lane):
                     promoted.append(i)
                     break
@@ -380,6 +393,10 @@ class _Lockstep:
             w.decide(k)
         diffs = [False] + [self.demote(w) for w in worlds[1:]]
         self.ref_queries = {}
+        self.ghost_lanes = {}
+        if self.lane_memo is not None:
+            self.lane_memo.clear()  # positions move between act phases, never during one
+        self.ref_index = {id(v): i for i, v in enumerate(ref.vehicles)}
         for w in worlds:
             w.sim.road.dc_begin_act()
         self.acting = True
@@ -416,9 +433,12 @@ class _Lockstep:
             w.record()
 
 
-def run_lockstep(worlds: list[World], n_steps: int, dt_s: float) -> None:
-    """Step every world ``n_steps`` physics steps of ``dt_s`` [s]; worlds[0] is the reference."""
+def run_lockstep(worlds: list[World], n_steps: int, dt_s: float,
+                 lane_memo: dict[tuple[int, Any], Any] | None = None) -> None:
+    """Step every world ``n_steps`` physics steps of ``dt_s`` [s]; worlds[0] is the reference.
+    ``lane_memo``: the dict the worlds' roads were patched with (fast_road.patch_road), if any."""
     run = _Lockstep(worlds, dt_s)
+    run.lane_memo = lane_memo
     for k in range(n_steps):
         run.step(k)
 
