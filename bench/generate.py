@@ -3,7 +3,7 @@
 (1-minute load average before/after each figure); asserts nothing.
 
     .venv/bin/python bench/generate.py [--episodes 2] [--steps 10] [--rss-small 200] [--rss-large 2000]
-        [--only scenarios|workers|rss] [--one-by-one] [--rss-scenarios merge] [--rss-image-size 64x32]
+        [--only scenarios|workers|rss] [--clock wall|cpu] [--one-by-one] [--rss-scenarios merge] [--rss-image-size 64x32]
 """
 
 from __future__ import annotations
@@ -28,6 +28,20 @@ def load() -> str:
     return f"{os.getloadavg()[0]:.2f}"
 
 
+CLOCK = time.perf_counter  # --clock cpu: time.thread_time (the process's own CPU time, robust to other jobs)
+
+
+def use_clock(name: str) -> None:
+    """Time the generator's parts and the raw decisions with the wall clock or this thread's CPU time."""
+    import types
+
+    import drivechain.generate as generate_module
+
+    global CLOCK
+    CLOCK = time.thread_time if name == "cpu" else time.perf_counter
+    generate_module.time = types.SimpleNamespace(perf_counter=CLOCK)  # type: ignore[assignment]
+
+
 def raw_decision_s(scenario: str, steps: int) -> float:
     """Seconds per raw decision: env.step(IDLE) with one render per decision, auto-render off."""
     import gymnasium as gym
@@ -43,11 +57,11 @@ def raw_decision_s(scenario: str, steps: int) -> float:
         idle = next(i for i, n in env.action_type.actions.items() if n == "IDLE")
         n, spent = 0, 0.0
         while n < steps:
-            t0 = time.perf_counter()
+            t0 = CLOCK()
             env.render()
             env.enable_auto_render = False
             _, _, term, trunc, _ = env.step(idle)
-            spent += time.perf_counter() - t0
+            spent += CLOCK() - t0
             n += 1
             if term or trunc:
                 env.reset(seed=n)
@@ -173,12 +187,15 @@ def main() -> None:
     parser.add_argument("--rss-scenarios", default="merge", help="scenarios of the RSS runs (comma-separated)")
     parser.add_argument("--rss-image-size", default="64x32", help="image size of the RSS runs (WxH)")
     parser.add_argument("--only", choices=["scenarios", "workers", "rss"], default=None)
+    parser.add_argument("--clock", choices=["wall", "cpu"], default="wall",
+                        help="scenarios: time with the wall clock or this process's CPU time (on a shared machine)")
     parser.add_argument("--one-by-one", action="store_true",
                         help="scenarios: also measure with the look-ahead rollouts stepped one by one")
     args = parser.parse_args()
     if args.rss_child:
         rss_child(args.rss_child, args.rss_scenarios, args.rss_image_size)
         return
+    use_clock(args.clock)
     if args.only in (None, "scenarios"):
         per_scenario(args.episodes, args.steps, args.one_by_one)
     if args.only in (None, "workers"):
