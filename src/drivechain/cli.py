@@ -84,6 +84,10 @@ def _quiet_environment() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: bad input becomes one line on stderr and exit code 2, never a traceback."""
+    if argv is None:  # the command line itself: a command's wall time starts with the process
+        from drivechain.commands import _common
+
+        _common.COMMAND_STARTED = _common.process_started()
     _quiet_environment()
     if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
         signal.signal(signal.SIGTERM, _on_sigterm)

@@ -243,3 +243,27 @@ def wide_console() -> Any:
 
     console = Console()
     return console if console.is_terminal else Console(width=160)
+
+
+# Set by the command-line entry point (cli.main) to when the process started; None when called in-process.
+COMMAND_STARTED: float | None = None
+
+
+def process_started() -> float:
+    """When this process started, on the ``time.perf_counter()`` clock [s] (now, where /proc is absent).
+
+    A command's wall time runs from here, interpreter start-up and imports included.
+    """
+    import os
+    import time
+
+    now = time.perf_counter()
+    try:
+        with open("/proc/self/stat", encoding="ascii") as fh:
+            start_ticks = int(fh.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime", encoding="ascii") as fh:
+            uptime_s = float(fh.read().split()[0])
+        elapsed_s = uptime_s - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return now
+    return now - elapsed_s if 0 <= elapsed_s < 3600 else now

@@ -81,14 +81,19 @@ def run_eval(
 ) -> dict[str, Any]:
     """Validate everything, then run; bad input raises DrivechainError before the run folder is touched."""
     import asyncio
-    from itertools import islice
+    import shutil
 
+    import time
+
+    from drivechain.commands import _common
     from drivechain.commands._common import (
-        OWNED_NOTE, RESUME_HINT, RunLock, check_frame_count, check_writable, claim_run_folder, fail_if_incomplete,
-        finite, frames_hash,
+        OWNED_NOTE, RESUME_HINT, RunLock, check_writable, claim_run_folder, fail_if_incomplete, finite,
     )
+
+    started = _common.COMMAND_STARTED or time.perf_counter()  # wall_s covers the whole command
+    from drivechain.commands.eval_stream import DatasetStream
     from drivechain.dataset import load_dataset
-    from drivechain.errors import ConfigError
+    from drivechain.errors import ConfigError, DatasetError
     from drivechain.evaluation.protocols import PROTOCOLS, AskOptions
     from drivechain.evaluation.runner import RunPolicy, evaluate, write_json_atomic
     from drivechain.models.pricing import load_prices
@@ -114,21 +119,10 @@ def run_eval(
     if variants == "all" and "transitions" not in protocols:
         raise ConfigError("--variants all asks rewordings on the teacher-forced links: use --protocol transitions or all")
     dataset = load_dataset(data)
-    dataset_hash = frames_hash(dataset, verify)
-    records = list(islice(dataset.records(), limit))
-    if not records:
-        raise ConfigError(f"dataset {data} has no frames to evaluate")
-    from drivechain.prompts import select_cameras
-
-    for rec in records:  # an unknown camera name is one line now, not a failure per request later
-        select_cameras(rec.frame.images, cameras)
-    check_frame_count(dataset, len(records), limit, verify)
-    if variants == "all":
-        from drivechain.evaluation.variants import max_variants
-
-        if max_variants(records) == 0:
-            raise ConfigError(f"--variants all: dataset {data} has no reworded questions; polish it first"
-                              " ('drivechain polish --data ... --out ...')")
+    stream = DatasetStream(dataset, verify=verify, limit=limit, cameras=cameras)
+    if variants == "all" and not _has_variants(dataset):
+        raise ConfigError(f"--variants all: dataset {data} has no reworded questions; polish it first"
+                          " ('drivechain polish --data ... --out ...')")
     price_table = load_prices(prices_path)
     model = load_model(model_spec, base_url=base_url, timeout_s=timeout_s,
                        max_image_side_px=max_image_side_px, reasoning=reasoning, gguf=gguf)
@@ -141,13 +135,13 @@ def run_eval(
     policy = RunPolicy(concurrency=concurrency, timeout_s=timeout_s, retries=retries)
     # Options only: the API key lives in the environment and never reaches the run folder.
     config = {
-        "data": str(data), "dataset_name": dataset.manifest.name, "frames_sha256": dataset_hash,
+        "data": str(data), "dataset_name": dataset.manifest.name, "frames_sha256": stream.dataset_hash,
         "model": model_spec, "gguf": gguf, "model_name": model.name, "base_url": url if isinstance(url, str) else None,
         "protocol": protocol, "protocols": list(protocols), "image": image, "concurrency": concurrency,
         "limit": limit, "timeout_s": timeout_s, "retries": retries, "max_tokens": max_tokens, "seed": seed,
         "temperature": temperature, "history": history, "cameras": cameras, "ask": ask, "max_steps": max_steps,
         "links": list(link_set) if link_set is not None else None, "max_image_side_px": max_image_side_px,
-        "reasoning": reasoning, "prices": str(prices_path) if prices_path else None, "frames": len(records),
+        "reasoning": reasoning, "prices": str(prices_path) if prices_path else None, "frames": stream.frames,
         "max_failure_rate": max_failure_rate, "variants": variants,
     }
     claim_run_folder(out, "eval", config, IDENTITY, OWNED, force)
@@ -158,19 +152,37 @@ def run_eval(
 
     async def main() -> dict[str, Any]:
         try:
-            return await evaluate(records, model, out, protocols=protocols, opts=opts, policy=policy,
+            return await evaluate(stream, model, out, protocols=protocols, opts=opts, policy=policy,
                                   prices=price_table, progress=progress, max_failure_rate=max_failure_rate,
-                                  dataset_hash=dataset_hash, variants=variants == "all")
+                                  dataset_hash=stream.dataset_hash, expected_frames=stream.frames,
+                                  verify=stream.verify(), after_stream=stream.check_count, started=started,
+                                  variants=variants == "all")
         finally:
             await model.aclose()
 
-    with RunLock(out, "eval"):
-        write_json_atomic(out / "config.json", config)
-        RESUME_HINT.append(f"{OWNED_NOTE.format(out=out)}; rerun the same command to resume")
-        summary = asyncio.run(main())
+    created = not out.exists()
+    try:
+        with RunLock(out, "eval"):
+            write_json_atomic(out / "config.json", config)
+            RESUME_HINT.append(f"{OWNED_NOTE.format(out=out)}; rerun the same command to resume")
+            summary = asyncio.run(main())
+    except (DatasetError, ConfigError):
+        if created:  # found mid-stream (a changed dataset, an unknown camera): nothing of this run is worth keeping
+            shutil.rmtree(out, ignore_errors=True)
+        raise
     _print_table(summary, out)
     fail_if_incomplete(summary, out)
     return summary
+
+
+def _has_variants(dataset: Any) -> bool:
+    """Whether any question of the dataset has a rewording: the manifest's polish counts, else a scan."""
+    kept = ((dataset.manifest.counts.get("polish") or {}).get("kept") or {}).get("question")
+    if isinstance(kept, int):
+        return kept > 0
+    from drivechain.dataset import iter_records
+
+    return any(qa.question_variants for rec in iter_records(dataset.root) for qa in rec.graph.nodes)
 
 
 def _fmt(v: Any) -> str:

@@ -90,40 +90,68 @@ async def ask_targets(record: FrameRecord, targets: list[QA], opts: Any, ask: An
     return rows, parsed, all(p[2] for p in parts)
 
 
+class AskCounts:
+    """Running counts of how replies were read, folded frame by frame (request keys are per frame)."""
+
+    def __init__(self) -> None:
+        self.asked = 0  # answers of sent requests that are graded (not ambiguous)
+        self.ok = 0  # of those, answers of successful requests
+        self.parsed = 0
+        self.requests = 0
+        self.by_mode: dict[str, int] = {}
+        self.per_ask: dict[str, dict[str, int]] = {}
+
+    def add(self, rows: list[dict[str, Any]]) -> None:
+        """Fold rows whose request keys do not recur in later calls (one frame's rows, or a whole run's)."""
+        keys: set[str] = set()
+        ask_keys: dict[str, set[str]] = {}
+        for r in rows:
+            if "parse_mode" not in r or not r.get("key"):
+                continue
+            keys.add(r["key"])
+            a = self.per_ask.setdefault(r.get("ask", "all"), {"answers": 0, "parsed": 0, "requests": 0})
+            ask_keys.setdefault(r.get("ask", "all"), set()).add(r["key"])
+            status = r.get("status")
+            if status == "ambiguous":  # ambiguous answers are not graded
+                continue
+            self.asked += 1
+            if status == "failed":  # a failed request is not a parsing question
+                continue
+            self.ok += 1
+            self.by_mode[r["parse_mode"]] = self.by_mode.get(r["parse_mode"], 0) + 1
+            parsed = r["parse_mode"] != "unparsed"
+            self.parsed += parsed
+            a["answers"] += 1
+            a["parsed"] += parsed
+        self.requests += len(keys)
+        for mode, ks in ask_keys.items():
+            self.per_ask[mode]["requests"] += len(ks)
+
+    def summary(self) -> dict[str, Any] | None:
+        """The ``ask`` block of summary.json (None when no graded answer was asked)."""
+        if not self.asked:
+            return None
+        ok = self.ok
+        asks = {k: {"answers": v["answers"], "parsed": v["parsed"], "requests": v["requests"],
+                    "parse_rate": round(v["parsed"] / v["answers"], 4) if v["answers"] else None}
+                for k, v in sorted(self.per_ask.items())}
+        return {
+            "kind": "ask",
+            "title": "Answer parsing",
+            "description": "How replies were read: per ask mode (all questions of a step in one request, one "
+                           "request per stage, or one per question) and per parse mode (json keyed by question "
+                           "id, keyed line, single-key json, bare answer, by_id for multi-question requests).",
+            "answers": ok,
+            "parsed": self.parsed,
+            "parse_rate": round(self.parsed / ok, 4) if ok else None,
+            "requests": self.requests,
+            "ask": asks,
+            "parse_modes": {m: {"answers": n, "share": round(n / ok, 4)} for m, n in sorted(self.by_mode.items())},
+        }
+
+
 def ask_summary(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     """Parse rate overall, per ask mode and per parse mode, with request counts (None without rows)."""
-    sent = [r for r in rows if "parse_mode" in r and r.get("key")]
-    asked = [r for r in sent if r.get("status") != "ambiguous"]  # ambiguous answers are not graded
-    if not asked:
-        return None
-    ok = [r for r in asked if r.get("status") != "failed"]  # a failed request is not a parsing question
-    by_mode: dict[str, dict[str, Any]] = {}
-    for r in ok:
-        m = by_mode.setdefault(r["parse_mode"], {"answers": 0})
-        m["answers"] += 1
-    for m in by_mode.values():
-        m["share"] = round(m["answers"] / len(ok), 4)
-    per_ask: dict[str, dict[str, Any]] = {}
-    for r in sent:
-        a = per_ask.setdefault(r.get("ask", "all"), {"answers": 0, "parsed": 0, "keys": set()})
-        a["keys"].add(r["key"])
-        if r.get("status") not in ("failed", "ambiguous"):
-            a["answers"] += 1
-            a["parsed"] += r["parse_mode"] != "unparsed"
-    asks = {k: {"answers": v["answers"], "parsed": v["parsed"], "requests": len(v["keys"]),
-                "parse_rate": round(v["parsed"] / v["answers"], 4) if v["answers"] else None}
-            for k, v in sorted(per_ask.items())}
-    parsed = sum(1 for r in ok if r["parse_mode"] != "unparsed")
-    return {
-        "kind": "ask",
-        "title": "Answer parsing",
-        "description": "How replies were read: per ask mode (all questions of a step in one request, one "
-                       "request per stage, or one per question) and per parse mode (json keyed by question "
-                       "id, keyed line, single-key json, bare answer, by_id for multi-question requests).",
-        "answers": len(ok),
-        "parsed": parsed,
-        "parse_rate": round(parsed / len(ok), 4) if ok else None,
-        "requests": len({r["key"] for r in sent}),
-        "ask": asks,
-        "parse_modes": dict(sorted(by_mode.items())),
-    }
+    counts = AskCounts()
+    counts.add(rows)
+    return counts.summary()

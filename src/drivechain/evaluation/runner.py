@@ -4,8 +4,8 @@
 otherwise the request waits for a slot (semaphore), is sent with a per-request timeout, retried on
 transient faults (exponential backoff with jitter, Retry-After honoured up to a cap) and its final
 outcome, success or explicit failure, is committed to the store as soon as it is known.
-``run_protocols`` drives the per-frame protocol coroutines (frames in parallel) and streams each
-graded answer to scores.jsonl.
+``run_stream`` reads frames lazily, runs each frame's protocol coroutines (frames in parallel,
+bounded), writes the graded rows in frame order and folds them into running sums (aggregate.py).
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ import json
 import random
 import sys
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from drivechain.evaluation.aggregate import RequestTotals, ScoreSums
 from drivechain.evaluation.store import ResultStore
 from drivechain.models.base import MAX_REPLY_CHARS, Model, Request, Response, failure_kind, printable
 
@@ -95,8 +95,11 @@ class Asker:
         on_outcome: Callable[[Outcome], None] | None = None,
         rng: random.Random | None = None,
         on_new_failure: Callable[[str, str], None] | None = None,
+        remember: bool = True,
     ) -> None:
         self.model = model
+        # remember=False: outcomes are not held for the whole run (a streamed eval scopes them per frame)
+        self.remember = remember
         self.model_key = model.name
         self.store = store
         self.policy = policy
@@ -108,9 +111,9 @@ class Asker:
         self.on_new_failure = on_new_failure if on_new_failure is not None else print_failure
         self._rng = rng or random.Random()
 
-    async def ask(self, request: Request) -> Outcome:
+    async def ask(self, request: Request, key: str | None = None) -> Outcome:
         """The outcome of ``request``: from the store if it succeeded before, else from the model."""
-        key = request_key(request, self.model_key)
+        key = key or request_key(request, self.model_key)
         # Two protocols can send the same request (free-running Per == V->Per): one call serves both.
         pending = self._inflight.get(key)
         if pending is not None:
@@ -179,7 +182,8 @@ class Asker:
         return backoff
 
     def _record(self, out: Outcome) -> None:
-        self.stats.outcomes[out.key] = out.response
+        if self.remember:
+            self.stats.outcomes[out.key] = out.response
         self.stats.done += 1
         self.stats.failed += 0 if out.ok else 1
         self.stats.cached += 1 if out.cached else 0
@@ -197,33 +201,23 @@ def print_failure(kind: str, error: str) -> None:
     print(f"warning: a request failed ({kind}): {printable(error, 200)}", file=sys.stderr, flush=True)
 
 
-def failure_report(outcomes: dict[str, Response], max_failure_rate: float) -> dict[str, Any]:
-    """Failed requests by kind, their rate, the first distinct errors, and whether the run is complete."""
-    failed = [r for r in outcomes.values() if not r.ok]
-    total = len(outcomes)
-    rate = len(failed) / total if total else 0.0
-    kinds = Counter(failure_kind(r.error) for r in failed)
-    distinct: dict[str, str] = {}
-    for r in failed:
-        distinct.setdefault(failure_kind(r.error), printable(r.error or "failed", 300))
-    complete = total > 0 and rate <= max_failure_rate
-    reason = None
-    if total == 0:
-        reason = "no request was made"
-    elif not complete:
-        reason = (f"{len(failed)} of {total} requests failed ({100 * rate:.1f} % > --max-failure-rate "
-                  f"{100 * max_failure_rate:g} %): " + ", ".join(f"{k} x{n}" for k, n in kinds.most_common()))
-    return {
-        "complete": complete,
-        "incomplete_reason": reason,
-        "failure_rate": round(rate, 6),
-        "max_failure_rate": max_failure_rate,
-        "failures_by_kind": dict(sorted(kinds.items())),
-        "first_errors": [distinct[k] for k, _ in kinds.most_common()][:5],
-    }
+class FrameScope:
+    """One frame's door to the Asker: a request asked twice within the frame (free-running Per and
+    V->Per) is one call, and the frame's distinct outcomes are known when it is done."""
 
+    def __init__(self, asker: Asker) -> None:
+        self.asker = asker
+        self.outcomes: dict[str, Response] = {}
 
-FrameJob = Callable[[Asker], Awaitable[list[dict[str, Any]]]]
+    async def ask(self, request: Request) -> Outcome:
+        """The outcome of ``request`` (once per distinct request of this frame)."""
+        key = request_key(request, self.asker.model_key)
+        resp = self.outcomes.get(key)
+        if resp is not None:
+            return Outcome(key, resp, cached=True, attempts=0)
+        out = await self.asker.ask(request, key)
+        self.outcomes[key] = out.response
+        return out
 
 
 class _Progress:
@@ -245,36 +239,82 @@ class _Progress:
             self._task = self._p.add_task("eval", total=total, failed=0, cached=0)
 
     def __enter__(self) -> "_Progress":
-        if self._p is not None:
+        # Not a terminal (a pipe, a log): no live display, the final state is printed once at the end.
+        if self._p is not None and self._p.console.is_terminal:
             self._p.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        if self._p is not None:
-            self._p.stop()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if self._p is None:
+            return
+        # A run stopped by an error shows no bar: its one-line message stands alone.
+        if not self._p.console.is_terminal:
+            if exc_type is None:
+                self._p.console.print(self._p)
+            return
+        if exc_type is not None:
+            self._p.live.transient = True
+        self._p.stop()
 
     def update(self, stats: AskStats) -> None:
         if self._p is not None:
             self._p.update(self._task, completed=stats.done, failed=stats.failed, cached=stats.cached)
 
+    def set_total(self, total: int) -> None:
+        """A new estimate of the run's requests (the stream's frames are counted as they are read)."""
+        if self._p is not None and total != self.total:
+            self.total = total
+            self._p.update(self._task, total=total)
 
-async def run_jobs(
-    jobs: Iterable[FrameJob],
+
+def _first_error(exc: BaseException) -> BaseException:
+    """The first leaf of an exception group (a task group's failure), or ``exc`` itself."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
+@dataclass
+class Stream:
+    """What a streamed run wrote and folded: the scores file's sha256 and the running sums."""
+
+    sums: ScoreSums
+    totals: RequestTotals
+    scores_sha256: str = ""
+
+
+async def run_stream(
+    records: Iterable[Any],
     asker: Asker,
-    scores_path: Path,
+    protocols: tuple[str, ...],
+    opts: Any,
+    partial: Path,
     *,
-    total_requests: int,
     progress: bool = True,
-) -> tuple[list[dict[str, Any]], str]:
-    """Run every job (one per frame x protocol) concurrently; graded rows in job order and their JSONL text.
+    expected_frames: int | None = None,
+    verify: Awaitable[None] | None = None,
+    variants: bool = False,
+) -> Stream:
+    """Read, ask, grade and write frame by frame, with bounded buffers; rows go to ``partial`` in frame order.
 
-    Rows are appended to ``scores.jsonl.partial`` as each job finishes (what a killed run had graded);
-    ``scores_path`` itself is left alone: the caller replaces it together with summary.json.
+    At most ``window`` frames are being asked at once (enough to keep every request slot busy) and
+    at most ``4 x window`` finished frames wait for a slower earlier one, so memory does not grow
+    with the dataset. Each frame's rows are folded into running sums as they are written. ``verify``
+    (e.g. the dataset hash check) runs beside the stream: if it fails, the run stops with its error.
+    ``variants``: each frame is also asked in every kept rewording (evaluation/variants.py); those rows
+    follow the frame's own in scores.jsonl and only the ``variants`` block reads them.
     """
-    jobs = list(jobs)
-    results: list[tuple[list[dict[str, Any]], str]] = [([], "")] * len(jobs)
-    partial = scores_path.with_name(scores_path.name + ".partial")
-    with open(partial, "w", encoding="utf-8") as stream, _Progress(total_requests, progress) as bar:
+    from drivechain.evaluation.protocols import PROTOCOL_FUNCS, count_requests
+
+    window = max(32, 4 * asker.policy.concurrency)
+    in_flight = asyncio.Semaphore(window)
+    stream = Stream(ScoreSums(variants=variants), RequestTotals())
+    digest = hashlib.sha256()
+    done: dict[int, tuple[Any, list[dict[str, Any]], dict[str, Response]]] = {}
+    written = 0
+    advanced = asyncio.Event()
+
+    with open(partial, "w", encoding="utf-8") as fh, _Progress(0, progress) as bar:
         prev = asker.on_outcome
 
         def on_outcome(out: Outcome) -> None:
@@ -282,40 +322,72 @@ async def run_jobs(
                 prev(out)
             bar.update(asker.stats)
 
-        asker.on_outcome = on_outcome
-        # Bounded frame jobs: requests are built when a job starts, so a big dataset is not held
-        # in memory as prompts all at once; enough jobs to keep every request slot busy.
-        job_slots = asyncio.Semaphore(max(32, 4 * asker.policy.concurrency))
+        asker.on_outcome = on_outcome if progress else prev
 
-        async def one(i: int, job: FrameJob) -> None:
-            async with job_slots:
-                rows = await job(asker)
-            text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
-            results[i] = (rows, text)
-            stream.write(text)
-            stream.flush()
+        def flush() -> None:
+            nonlocal written
+            while written in done:
+                record, rows, outcomes = done.pop(written)
+                text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
+                fh.write(text)
+                digest.update(text.encode())
+                stream.sums.add_frame(record, rows)
+                for resp in outcomes.values():
+                    stream.totals.add(resp)
+                written += 1
+            advanced.set()
 
+        async def frame(i: int, record: Any) -> None:
+            try:
+                scope = FrameScope(asker)
+                jobs = [PROTOCOL_FUNCS[name](record, scope.ask, opts) for name in protocols]
+                if variants:
+                    from drivechain.evaluation.variants import frame_variant_jobs
+
+                    jobs += frame_variant_jobs(record, scope.ask, opts)
+                parts = await asyncio.gather(*jobs)
+            finally:
+                in_flight.release()
+            done[i] = (record, [r for rows in parts for r in rows], scope.outcomes)
+            flush()
+
+        requests = 0
         try:
-            await asyncio.gather(*(one(i, job) for i, job in enumerate(jobs)))
+            async with asyncio.TaskGroup() as group:
+                if verify is not None:
+                    group.create_task(verify)
+                for i, record in enumerate(records):
+                    while i >= written + 4 * window:  # a slow frame holds the writer: wait, do not pile up
+                        advanced.clear()
+                        await advanced.wait()
+                    await in_flight.acquire()
+                    group.create_task(frame(i, record))
+                    await asyncio.sleep(0)  # the frame's first requests leave before the next record is parsed
+                    if progress:
+                        requests += count_requests(record, protocols, opts.image, opts)
+                        if variants:
+                            from drivechain.evaluation.variants import count_variant_requests
+
+                            requests += count_variant_requests(record, opts)
+                        bar.set_total(round(requests * max(1, expected_frames or 0) / (i + 1))
+                                      if expected_frames and expected_frames > i + 1 else requests)
+        except BaseExceptionGroup as eg:
+            raise _first_error(eg) from None
         finally:
             asker.on_outcome = prev
         bar.update(asker.stats)
-    partial.unlink(missing_ok=True)
-    rows_all = [r for rows, _ in results for r in rows]
-    return rows_all, "".join(text for _, text in results)
+    stream.scores_sha256 = digest.hexdigest()
+    return stream
 
 
-def write_pair(scores_path: Path, scores_text: str, summary_path: Path, summary: dict[str, Any]) -> None:
-    """Replace scores.jsonl and summary.json together: both written to temp files first, renamed last.
+def write_pair(partial: Path, scores_path: Path, summary_path: Path, summary: dict[str, Any]) -> None:
+    """Replace scores.jsonl (from the streamed ``partial``) and summary.json together, renamed last.
 
     summary.json carries the sha256 of the scores it describes, so a reader can tell a matching pair.
     """
-    summary = {**summary, "scores_sha256": hashlib.sha256(scores_text.encode()).hexdigest()}
-    tmp_scores = scores_path.with_name(scores_path.name + ".tmp")
     tmp_summary = summary_path.with_name(summary_path.name + ".tmp")
-    tmp_scores.write_text(scores_text, encoding="utf-8")
     tmp_summary.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    tmp_scores.replace(scores_path)
+    partial.replace(scores_path)
     tmp_summary.replace(summary_path)
 
 
@@ -327,7 +399,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
 
 
 async def evaluate(
-    records: list[Any],
+    records: Iterable[Any],
     model: Model,
     out_dir: Path,
     *,
@@ -340,57 +412,60 @@ async def evaluate(
     max_failure_rate: float = MAX_FAILURE_RATE,
     dataset_hash: str | None = None,
     variants: bool = False,
+    expected_frames: int | None = None,
+    verify: Awaitable[None] | None = None,
+    after_stream: Callable[[int], None] | None = None,
+    started: float | None = None,
 ) -> dict[str, Any]:
-    """Run the protocols over the records into ``out_dir`` (results.sqlite, scores.jsonl, summary.json).
+    """Run the protocols over the records (any iterable, read lazily) into ``out_dir``.
 
-    Re-running into the same folder reuses every stored success and retries stored failures. A
-    cancelled run (Ctrl-C, SIGTERM) keeps every stored response and leaves the previous
-    scores.jsonl/summary.json pair as it was.
+    Writes results.sqlite, scores.jsonl and summary.json. Re-running into the same folder reuses
+    every stored success and retries stored failures. A cancelled run (Ctrl-C, SIGTERM) keeps every
+    stored response and leaves the previous scores.jsonl/summary.json pair as it was. ``verify`` runs
+    beside the stream and ``after_stream(frames)`` after it, both before anything is summarised;
+    either raising stops the run with no summary written. ``started`` [time.perf_counter()] is when
+    the command began: the invocation's wall time runs from there to the summary.
     """
     from drivechain.evaluation.extra import extra_blocks
-    from drivechain.evaluation.protocols import PROTOCOL_FUNCS, count_requests
     from drivechain.evaluation.summary import summarize
 
-    started = time.time()
-    t0 = time.perf_counter()
+    started_wall = time.time()
+    t0 = time.perf_counter() if started is None else started
     out_dir.mkdir(parents=True, exist_ok=True)
     store = ResultStore(out_dir / "results.sqlite")
-    asker = Asker(model, store, policy)
+    asker = Asker(model, store, policy, remember=False)
+    scores_path = out_dir / "scores.jsonl"
+    partial = scores_path.with_name(scores_path.name + ".partial")
+    recorded = False
     try:
-        jobs: list[FrameJob] = []
-        for rec in records:
-            for name in protocols:
-                fn = PROTOCOL_FUNCS[name]
-                jobs.append(lambda a, rec=rec, fn=fn: fn(rec, a.ask, opts))
-        total = sum(count_requests(r, protocols, opts.image, opts) for r in records)
-        if variants:  # every kept rewording asked on the teacher-forced links (evaluation/variants.py)
-            from drivechain.evaluation.variants import variant_jobs
-
-            more, n_more = variant_jobs(records, opts)
-            jobs += more
-            total += n_more
-        rows, scores_text = await run_jobs(jobs, asker, out_dir / "scores.jsonl", total_requests=total,
-                                           progress=progress)
-    finally:
-        store.add_invocation(started, time.perf_counter() - t0, asker.stats.calls)
+        stream = await run_stream(records, asker, protocols, opts, partial, progress=progress,
+                                  expected_frames=expected_frames, verify=verify, variants=variants)
+        if after_stream is not None:
+            after_stream(stream.sums.frames)
+        t_summary = time.perf_counter()
+        summary = summarize(stream.sums, stream.totals, model=model.name, prices=prices, tokenizer=tokenizer)
+        summary.update(stream.totals.failure_report(max_failure_rate))
+        summary.update(extra_blocks(stream.sums.kept, stream.sums.corner_records, stream.sums.ask.summary()))
+        summary_s = time.perf_counter() - t_summary
+        # The invocation's wall time covers the whole command, summary included.
+        store.add_invocation(started_wall, time.perf_counter() - t0, asker.stats.calls)
+        recorded = True
         totals = store.totals()
+    finally:
+        if not recorded:
+            store.add_invocation(started_wall, time.perf_counter() - t0, asker.stats.calls)
         store.close()
-    from drivechain.evaluation.variants import split_rows, variants_summary
-
-    rows, reworded = split_rows(rows)  # the usual summary sees the template wording only
-    summary = summarize(
-        rows, model=model.name, frames=[r.frame.frame_id for r in records], outcomes=asker.stats.outcomes,
-        prices=prices, wall_s=totals["wall_s"], tokenizer=tokenizer,
-    )
-    summary.update(failure_report(asker.stats.outcomes, max_failure_rate))
+    summary["wall_s"] = round(totals["wall_s"], 3)
     summary["dataset_hash"] = dataset_hash
     summary["requests_per_s"] = round(summary["requests"] / totals["wall_s"], 3) if totals["wall_s"] > 0 else None
     # What this invocation did (differs between a resumed and an uninterrupted run; scores do not).
     summary["this_run"] = {"calls": asker.stats.calls, "from_store": asker.stats.cached,
-                           "wall_s": round(time.perf_counter() - t0, 3)}
-    summary.update(extra_blocks(rows, records))  # probes / corner-case blocks when the data has them
+                           "wall_s": round(time.perf_counter() - t0, 3), "summary_s": round(summary_s, 3)}
     summary["protocols"] = list(protocols)
     if variants:
-        summary["variants"] = variants_summary(rows + reworded, [r.frame.frame_id for r in records])
-    write_pair(out_dir / "scores.jsonl", scores_text, out_dir / "summary.json", summary)
+        from drivechain.evaluation.variants import variants_summary
+
+        summary["variants"] = variants_summary(stream.sums.variant_rows, stream.sums.frame_ids)
+    summary["scores_sha256"] = stream.scores_sha256
+    write_pair(partial, scores_path, out_dir / "summary.json", summary)
     return summary

@@ -45,32 +45,39 @@ def variant_record(record: FrameRecord, index: int) -> tuple[FrameRecord, set[st
     return record.model_copy(update={"graph": record.graph.model_copy(update={"nodes": nodes})}), reworded
 
 
-def variant_jobs(records: list[FrameRecord], opts: Any) -> tuple[list[Any], int]:
-    """Runner jobs asking every rewording on the teacher-forced links, and the number of requests they make."""
-    from drivechain.evaluation.protocols import count_requests, transitions
+def frame_variant_jobs(record: FrameRecord, ask: Any, opts: Any) -> list[Any]:
+    """Coroutines asking every rewording of one frame on the teacher-forced links (rows tagged ``variant``)."""
+    from drivechain.evaluation.protocols import transitions
 
-    jobs: list[Any] = []
-    total = 0
-    for rec in records:
-        for index in range(1, max_variants([rec]) + 1):
-            made = variant_record(rec, index)
-            if made is None:
-                continue
-            vrec, qids = made
-            total += count_requests(vrec, ("transitions",), opts.image, opts)
+    async def job(vrec: FrameRecord, qids: set[str], index: int) -> list:
+        rows = await transitions(vrec, ask, opts)
+        return [{**r, "variant": index} for r in rows if r["qid"] in qids]
 
-            async def job(asker: Any, vrec: FrameRecord = vrec, qids: set[str] = qids, index: int = index) -> list:
-                rows = await transitions(vrec, asker.ask, opts)
-                return [{**r, "variant": index} for r in rows if r["qid"] in qids]
-
-            jobs.append(job)
-    return jobs, total
+    jobs = []
+    for index in range(1, max_variants([record]) + 1):
+        made = variant_record(record, index)
+        if made is not None:
+            jobs.append(job(made[0], made[1], index))
+    return jobs
 
 
-def split_rows(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(template rows, reworded rows); template rows are the ones without a variant or with variant 0."""
-    template = [r for r in rows if not r.get("variant")]
-    return template, [r for r in rows if r.get("variant")]
+def count_variant_requests(record: FrameRecord, opts: Any) -> int:
+    """Requests the rewordings of one frame make."""
+    from drivechain.evaluation.protocols import count_requests
+
+    return sum(count_requests(made[0], ("transitions",), opts.image, opts)
+               for index in range(1, max_variants([record]) + 1) if (made := variant_record(record, index)))
+
+
+def variant_group_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Of one frame's rows, those the ``variants`` block reads: typed transition rows of reworded questions,
+    in every wording (template included), cut to the fields it uses."""
+    from drivechain.evaluation.summary import typed
+
+    tf = [r for r in rows if r.get("protocol") == "transitions" and typed(r)]
+    reworded = {(r["qid"], r["link"], r["image"]) for r in tf if r.get("variant")}
+    fields = ("frame_id", "qid", "link", "image", "variant", "family", "score", "status", "value", "protocol", "type")
+    return [{k: r[k] for k in fields if k in r} for r in tf if (r["qid"], r["link"], r["image"]) in reworded]
 
 
 def _answer(row: dict[str, Any]) -> str:

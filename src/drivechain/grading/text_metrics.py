@@ -70,7 +70,10 @@ def language_scores(
     if used == "ptb":
         if not shutil.which("java"):
             raise ConfigError("the PTB tokenizer needs java on PATH; install a JRE or use tokenizer='regex'")
-        res, gts = _ptb(res_raw), _ptb(gts_raw)
+        # One JVM for hypotheses and references together (it tokenizes line by line, so alike).
+        both = _ptb({**{("res", k): v for k, v in res_raw.items()}, **{("gts", k): v for k, v in gts_raw.items()}})
+        res = {k: both.get(("res", k), [""]) for k in res_raw}
+        gts = {k: both.get(("gts", k), [""]) for k in gts_raw}
     else:
         res = {k: [regex_tokenize(t) for t in v] for k, v in res_raw.items()}
         gts = {k: [regex_tokenize(t) for t in v] for k, v in gts_raw.items()}
