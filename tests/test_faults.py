@@ -220,6 +220,11 @@ def test_a_second_writer_on_one_run_folder_gets_one_line(data: Path, tmp_path: P
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env())
         try:
             _wait_for_rows(out, 1, first)
+            # frames stream in: wait until the first writer has sent its last request (one per frame)
+            frames = json.loads((data / "manifest.json").read_text())["counts"]["frames"]
+            deadline = time.time() + 30
+            while srv.count < frames and time.time() < deadline:
+                time.sleep(0.05)
             count = srv.count
             second = drivechain(*eval_args(data, out, srv.base_url))
             assert second.returncode == 2, second.stderr

@@ -150,3 +150,17 @@ def test_one_rule_for_band_booleans_and_text_in_cot_rows():
     assert answer_rating(grade(reason, Parsed(qid="r", value="vehicle 5"))) is None  # no references known
     rows = [{**own.model_dump(), "stage": "perception"}, {**row("vehicle 5 brakes"), "stage": "planning"}]
     assert stage_ratings(rows) == [("perception", 1), ("planning", -1)]
+
+
+def test_rouge_l_scored_once_per_distinct_pair_equals_pycocoevalcap():
+    from pycocoevalcap.rouge.rouge import Rouge
+
+    from drivechain.grading.text_metrics import _rouge_l
+
+    texts = ["the lead car brakes", "ego keeps its lane", "a truck merges from the right", "the lead car brakes"]
+    refs = [["the lead vehicle brakes hard"], ["ego keeps lane", "ego stays in its lane"], ["a truck merges"],
+            ["the lead vehicle brakes hard"]]
+    res = {i: [texts[i % 4]] for i in range(12)}
+    gts = {i: refs[i % 4] for i in range(12)}
+    expected, _ = Rouge().compute_score(gts, res)
+    assert _rouge_l(gts, res) == float(expected) and 0 < expected < 1

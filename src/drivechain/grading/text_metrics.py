@@ -55,7 +55,6 @@ def language_scores(
     """Corpus BLEU-1..4, ROUGE-L, CIDEr over the keys with references (a missing hypothesis is empty)."""
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider
-    from pycocoevalcap.rouge.rouge import Rouge
 
     if tokenizer not in ("auto", "regex", "ptb"):
         raise ConfigError(f"unknown tokenizer {tokenizer!r}; use auto, regex or ptb")
@@ -80,10 +79,30 @@ def language_scores(
     res = {k: [v[0] if v and v[0].strip() else EMPTY] for k, v in res.items()}
     gts = {k: [t if t.strip() else EMPTY for t in v] for k, v in gts.items()}
     bleu, _ = Bleu(4).compute_score(gts, res, verbose=0)
-    rouge, _ = Rouge().compute_score(gts, res)
+    rouge = _rouge_l(gts, res)
     cider, _ = Cider().compute_score(gts, res)
     scores = [*bleu, rouge, cider]
     return out | {n: float(v) for n, v in zip(names, scores)}
+
+
+def _rouge_l(gts: dict[int, list[str]], res: dict[int, list[str]]) -> float:
+    """pycocoevalcap's corpus ROUGE-L (the mean of per-answer scores), each distinct pair scored once.
+
+    Templated answers repeat a lot and the LCS is pure Python: the same per-answer scores, averaged
+    the way ``Rouge.compute_score`` averages them, at the cost of the distinct pairs only.
+    """
+    import numpy as np
+    from pycocoevalcap.rouge.rouge import Rouge
+
+    scorer = Rouge()
+    cache: dict[tuple[str, tuple[str, ...]], float] = {}
+    scores = []
+    for k in gts:
+        key = (res[k][0], tuple(gts[k]))
+        if key not in cache:
+            cache[key] = scorer.calc_score(res[k], gts[k])
+        scores.append(cache[key])
+    return float(np.mean(np.array(scores)))
 
 
 def drivelm_language(scores: dict[str, float | int | str]) -> float:
