@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt
 RUN_STAMP := $(VENV)/.installed-run
 TEST_STAMP := $(VENV)/.installed-test
-TEST_EXTRAS := test,hf,prm
+TEST_EXTRAS := test,hf,prm,ray
 # nuscenes-devkit 1.2.0 pins numpy<2; its code runs on numpy 2, so it is installed without its pins
 # beside the other dependencies (pip install '.[nuscenes]' in a fresh venv resolves numpy 1.26 instead)
 NUSCENES_DEPS := 'pyquaternion>=0.9.5' 'shapely>=2.0.4' 'opencv-python-headless>=4.10' scikit-learn scipy \

@@ -1,5 +1,9 @@
 """Dataset folders: ``manifest.json``, ``frames.jsonl`` (one FrameRecord per line), ``images/*.png``.
 
+A dataset may instead hold its records in shards, ``frames-00000-of-00004.jsonl`` ..., listed in
+the manifest (``shards``: file, frames, sha256) and read in that order; ``frames_sha256`` is then the
+hash of the shards' concatenation, the same as the single-file layout of the same records.
+
 Writing is deterministic (fixed PNG parameters, no timestamps) and atomic (temp file, then
 rename). Reading validates: a schema error names the file and line, an image path that leaves the
 folder is rejected, a missing or garbled manifest is a one-line DatasetError.
@@ -30,6 +34,11 @@ if TYPE_CHECKING:  # numpy/PIL load only when an image is written (readers start
 MANIFEST = "manifest.json"
 FRAMES = "frames.jsonl"
 IMAGES = "images"
+
+
+def shard_name(index: int, count: int) -> str:
+    """File name of shard ``index`` of ``count``: frames-00003-of-00064.jsonl."""
+    return f"frames-{index:05d}-of-{count:05d}.jsonl"
 
 
 # ---------------------------------------------------------------------- writing
@@ -82,9 +91,10 @@ def images_sha256(root: Path) -> str:
     return digest.hexdigest()
 
 
-def write_frames(root: Path, lines: Iterable[str]) -> str:
-    """Write frames.jsonl (one JSON record per line) atomically, streamed; returns its sha256."""
-    path = root / FRAMES
+def write_frames(root: Path, lines: Iterable[str], name: str = FRAMES, total: "hashlib._Hash | None" = None) -> str:
+    """Write frames.jsonl (or shard ``name``) atomically, streamed; returns its sha256 (``total`` is
+    updated with the same bytes: the hash over several shards)."""
+    path = root / name
     path.parent.mkdir(parents=True, exist_ok=True)
     digest = hashlib.sha256()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -93,6 +103,8 @@ def write_frames(root: Path, lines: Iterable[str]) -> str:
             for line in lines:
                 data = (line.rstrip("\n") + "\n").encode()
                 digest.update(data)
+                if total is not None:
+                    total.update(data)
                 fh.write(data)
         os.replace(tmp, path)
     except BaseException:
@@ -101,24 +113,58 @@ def write_frames(root: Path, lines: Iterable[str]) -> str:
     return digest.hexdigest()
 
 
+def write_shards(root: Path, groups: Iterable[Iterable[str]], count: int) -> tuple[str, list[dict[str, object]]]:
+    """Write ``count`` shards, one per group of record lines; returns (sha256 of all, the manifest's shard list)."""
+    total = hashlib.sha256()
+    shards: list[dict[str, object]] = []
+    for index, lines in enumerate(groups):
+        counted = _Counted(lines)
+        name = shard_name(index, count)
+        shards.append({"file": name, "sha256": write_frames(root, counted, name, total), "frames": counted.n})
+    if len(shards) != count:
+        raise ValueError(f"{len(shards)} groups of records for {count} shards")
+    return total.hexdigest(), shards
+
+
+class _Counted:
+    """An iterable of lines that counts the non-empty ones it hands out."""
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self.lines, self.n = lines, 0
+
+    def __iter__(self) -> Iterator[str]:
+        for line in self.lines:
+            self.n += bool(line.strip())
+            yield line
+
+
+def partial_folder(out: Path) -> Path:
+    """Where a resumable build of ``out`` keeps its finished tasks until it completes."""
+    return out.parent / f".{out.name}.partial"
+
+
 @contextmanager
-def building_folder(out: Path) -> Iterator[Path]:
+def building_folder(out: Path, resumable: bool = False) -> Iterator[Path]:
     """Yield a fresh temp folder beside ``out``; on success it replaces ``out``, on failure it is removed.
 
-    An OSError while building becomes a one-line DrivechainError; ``out`` is never left half-written.
+    ``resumable``: the folder is ``partial_folder(out)``, kept as it is on failure so that the next
+    build picks up the finished tasks in it. An OSError while building becomes a one-line
+    DrivechainError; ``out`` is never left half-written.
     """
     from drivechain.errors import DrivechainError
 
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp = partial_folder(out) if resumable else out.parent / f".{out.name}.tmp-{os.getpid()}"
+    if not resumable:
+        shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True, exist_ok=True)
     try:
         yield tmp
         if out.exists():
             shutil.rmtree(out)
         os.replace(tmp, out)
     except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not resumable:
+            shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(exc, OSError) and not isinstance(exc, DrivechainError):
             raise DrivechainError(f"cannot write the dataset to {out} ({exc.strerror or exc})") from None
         raise
@@ -126,7 +172,10 @@ def building_folder(out: Path) -> Iterator[Path]:
 
 def write_manifest(root: Path, manifest: Manifest) -> None:
     """Write manifest.json atomically (sorted keys, fixed indent)."""
-    text = json.dumps(manifest.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+    data = manifest.model_dump(mode="json")
+    if data.get("shards") is None:  # the single-file layout's manifest stays as it always was
+        data.pop("shards", None)
+    text = json.dumps(data, indent=2, sort_keys=True) + "\n"
     atomic_write_bytes(root / MANIFEST, text.encode())
 
 
@@ -155,22 +204,41 @@ class Dataset:
         frames = self.manifest.counts.get("frames")
         if isinstance(frames, int):
             return frames
-        with open(self.root / FRAMES, "rb") as fh:
-            return sum(1 for line in fh if line.strip())
+        n = 0
+        for path in self.frame_files():
+            with open(path, "rb") as fh:
+                n += sum(1 for line in fh if line.strip())
+        return n
+
+    def frame_files(self) -> list[Path]:
+        """The record files in reading order: the manifest's shards, or frames.jsonl."""
+        return frames_files(self.root, self.manifest)
+
+    def frames_sha256(self) -> str:
+        """sha256 of the records as stored (all shards in order): compare with the manifest's."""
+        digest = hashlib.sha256()
+        for path in self.frame_files():
+            with open(path, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(chunk)
+        return digest.hexdigest()
 
     def image_path(self, rel: str) -> Path:
         """Absolute path of an image named in a record; paths that leave the folder are rejected."""
         return _safe_rel(self.root, rel)
 
     def records(self) -> Iterator[FrameRecord]:
-        """Every FrameRecord in file order, lazily (``iter_records`` on this folder)."""
+        """Every FrameRecord in file order (shard by shard), lazily (``iter_records`` on this folder)."""
         return iter_records(self.root)
 
     def verify(self) -> None:
         """Check hashes against the manifest and that every image exists; DatasetError otherwise."""
-        frames_hash = sha256_file(self.root / FRAMES)
-        if frames_hash != self.manifest.frames_sha256:
-            raise DatasetError(f"{self.root / FRAMES} does not match the manifest's sha256; the file was changed")
+        for shard, path in zip(self.manifest.shards or [], self.frame_files()):
+            if sha256_file(path) != shard.sha256:
+                raise DatasetError(f"{path} does not match the manifest's sha256; the shard was changed")
+        if self.frames_sha256() != self.manifest.frames_sha256:
+            where = self.root / FRAMES if not self.manifest.shards else f"the shards of {self.root}"
+            raise DatasetError(f"{where} does not match the manifest's sha256; the file was changed")
         if self.manifest.images_sha256 and images_sha256(self.root) != self.manifest.images_sha256:
             raise DatasetError(f"{self.root / IMAGES} does not match the manifest's sha256; images were changed")
         for record in self.records():
@@ -179,9 +247,22 @@ class Dataset:
                     raise DatasetError(f"image {rel} of frame {record.frame.frame_id} is missing in {self.root}")
 
 
-def frames_files(root: Path) -> list[Path]:
-    """The files holding a dataset's records, in reading order (today: ``frames.jsonl``)."""
-    return [root / FRAMES]
+def frames_files(root: Path, manifest: Manifest | None = None) -> list[Path]:
+    """The files holding a dataset's records, in reading order: the shards its manifest lists
+    (``manifest``, else read from ``root``), or ``frames.jsonl``."""
+    if manifest is None:
+        try:
+            shards = json.loads((root / MANIFEST).read_text(encoding="utf-8")).get("shards")
+        except (OSError, ValueError, AttributeError):
+            shards = None  # no (readable) manifest: the single-file layout; load_dataset names the problem
+        names = [str(s.get("file", "")) if isinstance(s, dict) else "" for s in shards or []]
+    else:
+        names = [s.file for s in manifest.shards or []]
+    for name in names:
+        if Path(name).name != name or not name.endswith(".jsonl"):
+            raise DatasetError(f"{root / MANIFEST} lists shard '{name}', not a .jsonl file of the folder;"
+                               " regenerate the dataset")
+    return [root / name for name in names] or [root / FRAMES]
 
 
 def iter_records(path: str | Path) -> Iterator[FrameRecord]:
@@ -246,9 +327,10 @@ def load_dataset(path: str | Path, verify: bool = False) -> Dataset:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or "json"
         raise DatasetError(f"{manifest_path} is invalid ({where}: {first.get('msg')}); regenerate the dataset") from None
-    if not (root / FRAMES).is_file():
-        raise DatasetError(f"{root / FRAMES} is missing; regenerate the dataset")
     dataset = Dataset(root, manifest)
+    for path in dataset.frame_files():
+        if not path.is_file():
+            raise DatasetError(f"{path} is missing; regenerate the dataset")
     if verify:
         dataset.verify()
     return dataset

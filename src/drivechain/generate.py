@@ -3,26 +3,33 @@
 The ego follows the teacher's preferred action, with seeded epsilon exploration (a random
 available action) so the dataset also holds states an expert would not visit. Each episode's seed
 and exploration stream derive from (seed, scenario, episode) only, so the output is byte-identical
-whatever the number of worker processes.
+whatever the executor (local pool or Ray), the number of workers or the order episodes finish in.
+
+An episode is one task. It writes its images and its records' part file (atomically) into the
+build folder beside ``--out`` and, last, a completion record naming the part's hash; an interrupted
+build is resumed by the same command: episodes whose completion record verifies are not re-run.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import multiprocessing
+import json
+import os
 import random
 import shutil
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from drivechain.dataset import IMAGES, building_folder, images_sha256, write_frames, write_manifest, write_png
+from drivechain.dataset import (
+    IMAGES, atomic_write_bytes, building_folder, images_sha256, sha256_file, write_frames, write_manifest, write_png,
+    write_shards,
+)
 from drivechain.errors import ConfigError
 from drivechain.schema import FrameRecord, Manifest
 from drivechain.sources.corner_cases import corner_meta
@@ -102,6 +109,11 @@ def part_path(root: Path, scenario: str, episode: int) -> Path:
     return root / PARTS / f"{scenario}_{episode:05d}.jsonl"
 
 
+def done_path(root: Path, scenario: str, episode: int) -> Path:
+    """One finished episode's completion record (its EpisodeResult and its part's sha256)."""
+    return root / PARTS / f"{scenario}_{episode:05d}.done.json"
+
+
 _SOURCES: dict[tuple[str, str], Any] = {}  # per process: one source per scenario, reused across episodes
 
 
@@ -134,7 +146,10 @@ def run_episode(cfg: GenerateConfig, scenario: str, episode: int, root: Path) ->
     violations: Counter[str] = Counter()
     part = part_path(root, scenario, episode)
     part.parent.mkdir(parents=True, exist_ok=True)
-    with open(part, "w", encoding="utf-8") as out:
+    # written under a name of this process, renamed when whole: a re-run of the task (its worker
+    # died) never appends to or tears a part another attempt wrote
+    writing = part.with_name(f".{part.name}.{os.getpid()}.tmp")
+    with open(writing, "w", encoding="utf-8") as out:
         spent = Counter({"frame": 0.0, "render": 0.0, "teacher": 0.0, "step": 0.0, "write": 0.0})
         for step in range(cfg.steps_per_episode):
             t0 = time.perf_counter()
@@ -173,6 +188,7 @@ def run_episode(cfg: GenerateConfig, scenario: str, episode: int, root: Path) ->
             )
             if result.done:
                 break
+    os.replace(writing, part)
     return EpisodeResult(
         scenario=scenario, episode=episode, part=str(part), frames=len(actions), actions=actions,
         stages=dict(stages), families=dict(families), ambiguous=dict(ambiguous), edges_checked=dict(edges_checked),
@@ -181,22 +197,33 @@ def run_episode(cfg: GenerateConfig, scenario: str, episode: int, root: Path) ->
 
 
 def _run_task(args: tuple[str, str, int, str]) -> EpisodeResult:
+    """One episode as a task: run it, then write its completion record (the resume point)."""
     cfg_json, scenario, episode, root = args
-    return run_episode(GenerateConfig.model_validate_json(cfg_json), scenario, episode, Path(root))
+    res = run_episode(GenerateConfig.model_validate_json(cfg_json), scenario, episode, Path(root))
+    record = {"result": res.model_dump(mode="json"), "part_sha256": sha256_file(Path(res.part))}
+    atomic_write_bytes(done_path(Path(root), scenario, episode), json.dumps(record, sort_keys=True).encode())
+    return res
+
+
+def finished_episode(root: Path, scenario: str, episode: int) -> EpisodeResult | None:
+    """The result of an episode a previous build finished, if its part and images are all there."""
+    path = done_path(root, scenario, episode)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        res = EpisodeResult.model_validate(record["result"])
+        part = part_path(root, scenario, episode)
+        if sha256_file(part) != record["part_sha256"]:
+            return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    images = (root / IMAGES / scenario / f"{episode:04d}_{step:03d}.png" for step in range(res.frames))
+    if not all(p.is_file() for p in images):
+        return None
+    return res.model_copy(update={"part": str(part)})
 
 
 # imported once in the fork server instead of once per worker (~1.5 s of CPU each)
 WORKER_PRELOAD = ["drivechain.generate", "drivechain.teacher.graph", "drivechain.sources.highway", "highway_env"]
-
-
-def _worker_context() -> Any:
-    """Workers forked from a clean single-threaded server (no inherited pygame/threads state of
-    the caller) that has the heavy modules imported already; spawn where fork does not exist."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(WORKER_PRELOAD)
-    return ctx
 
 
 def _versions() -> dict[str, str]:
@@ -254,45 +281,83 @@ def prepare_out(out: Path, force: bool) -> None:
         raise ConfigError(f"output folder {out} is not empty; choose another --out or pass --force")
 
 
+def _resume_folder(tmp: Path, cfg: GenerateConfig) -> None:
+    """Keep the finished episodes of an interrupted build with the same config; start afresh otherwise."""
+    stamp = tmp / PARTS / "config.json"
+    text = cfg.model_dump_json()
+    if stamp.is_file() and stamp.read_text(encoding="utf-8") == text:
+        return
+    for child in tmp.iterdir():
+        shutil.rmtree(child) if child.is_dir() else child.unlink()
+    atomic_write_bytes(stamp, text.encode())
+
+
+def _shard_groups(results: list[EpisodeResult], shards: int) -> Iterator[Iterator[str]]:
+    """Episodes in task order, cut into ``shards`` runs of consecutive episodes (sizes differ by <= 1)."""
+    n = len(results)
+    for i in range(shards):
+        yield _part_lines(results[i * n // shards:(i + 1) * n // shards])
+
+
 def generate(
     cfg: GenerateConfig,
     out: Path,
     workers: int = 1,
     force: bool = False,
     on_episode: Callable[[EpisodeResult], None] | None = None,
+    executor: str = "local",
+    ray_address: str | None = None,
+    shards: int | None = None,
 ) -> tuple[Manifest, list[EpisodeResult]]:
-    """Generate a dataset folder at ``out`` (built in a temp folder, then renamed into place)."""
+    """Generate a dataset folder at ``out`` (built beside it, then renamed into place; an interrupted
+    build resumes). ``shards``: write the records as that many shard files instead of frames.jsonl."""
+    from drivechain.executors import check_executor, make_executor
+
     if workers < 1:
         raise ConfigError(f"--workers must be >= 1 (got {workers})")
+    check_executor(executor, ray_address)
+    n_tasks = len(cfg.scenarios) * cfg.episodes
+    if shards is not None and not 1 <= shards <= n_tasks:
+        raise ConfigError(f"--shards must be between 1 and the number of episodes ({n_tasks}), not {shards}")
     out = Path(out)
     prepare_out(out, force)
-    results: list[EpisodeResult] = []
-    with building_folder(out) as tmp:
-        (tmp / IMAGES).mkdir(parents=True)
-        tasks = [(cfg.model_dump_json(), sc, ep, str(tmp)) for sc in cfg.scenarios for ep in range(cfg.episodes)]
-        if workers == 1:
-            for task in tasks:
-                results.append(_run_task(task))
-                if on_episode:
-                    on_episode(results[-1])
-        else:
-            ctx = _worker_context()
-            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-                for res in pool.map(_run_task, tasks):
-                    results.append(res)
+    with building_folder(out, resumable=True) as tmp:
+        _resume_folder(tmp, cfg)
+        (tmp / IMAGES).mkdir(parents=True, exist_ok=True)
+        keys = [(sc, ep) for sc in cfg.scenarios for ep in range(cfg.episodes)]
+        results: list[EpisodeResult | None] = [finished_episode(tmp, sc, ep) for sc, ep in keys]
+        for res in results:
+            if res is not None and on_episode:
+                on_episode(res)
+        todo = [i for i, res in enumerate(results) if res is None]
+        if todo:
+            runner = make_executor(executor, workers, ray_address, WORKER_PRELOAD)
+            try:
+                tasks = [(cfg.model_dump_json(), *keys[i], str(tmp)) for i in todo]
+                for index, res in runner.run(_run_task, tasks):
+                    results[todo[index]] = res
                     if on_episode:
                         on_episode(res)
-        frames_hash = write_frames(tmp, _part_lines(results))
+            finally:
+                runner.close()
+        done = [r for r in results if r is not None]
+        if shards is None:
+            frames_hash, shard_list = write_frames(tmp, _part_lines(done)), None
+        else:
+            frames_hash, shard_list = write_shards(tmp, _shard_groups(done, shards), shards)
         shutil.rmtree(tmp / PARTS, ignore_errors=True)
+        for stray in (tmp / IMAGES).rglob(".*.tmp"):  # an image write cut short by a worker that died
+            stray.unlink()
         manifest = Manifest(
             name=cfg.name,
             source=cfg.source,
             config=cfg.model_dump(mode="json"),
             seed=cfg.seed,
             versions=_versions(),
-            counts=_counts(results),
+            counts=_counts(done),
             frames_sha256=frames_hash,
             images_sha256=images_sha256(tmp),
+            shards=shard_list,
         )
         write_manifest(tmp, manifest)
-    return manifest, results
+    return manifest, done

@@ -217,6 +217,14 @@ class FrameRecord(_Model):
     graph: ChainGraph
 
 
+class Shard(_Model):
+    """One record file of a sharded dataset, as listed in its manifest."""
+
+    file: str = Field(description="file name inside the dataset folder, e.g. frames-00000-of-00004.jsonl")
+    frames: int = Field(ge=0)
+    sha256: str
+
+
 class Manifest(_Model):
     """manifest.json of a dataset folder."""
 
@@ -227,5 +235,6 @@ class Manifest(_Model):
     seed: int
     versions: dict[str, str] = Field(description="package -> version")
     counts: dict[str, Any] = Field(default_factory=dict)
-    frames_sha256: str
+    frames_sha256: str = Field(description="sha256 of frames.jsonl, or of the shards' concatenation in order")
     images_sha256: str = ""
+    shards: list[Shard] | None = Field(default=None, description="the record files when the dataset is sharded")

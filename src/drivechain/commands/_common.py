@@ -150,17 +150,17 @@ def check_writable(out: Path, command: str) -> None:
 
 
 def frames_hash(dataset: Any, verify: bool) -> str:
-    """sha256 of the dataset's frames.jsonl; refused (one line) when it no longer matches the manifest."""
-    from drivechain.dataset import FRAMES, sha256_file
+    """sha256 of the dataset's records (frames.jsonl or its shards); refused (one line) when it no
+    longer matches the manifest."""
     from drivechain.errors import DatasetError
 
-    path = dataset.root / FRAMES
     try:
-        actual = sha256_file(path)
+        actual = dataset.frames_sha256()
     except OSError as exc:
-        raise DatasetError(f"{path} cannot be read ({exc.strerror}); regenerate the dataset") from None
+        raise DatasetError(f"{dataset.root} cannot be read ({exc.strerror}); regenerate the dataset") from None
     if verify and dataset.manifest.frames_sha256 and actual != dataset.manifest.frames_sha256:
-        raise DatasetError(f"{path} no longer matches its manifest (sha256 differs): the file was edited or"
+        raise DatasetError(f"{dataset.frame_files()[0] if not dataset.manifest.shards else dataset.root}"
+                           " no longer matches its manifest (sha256 differs): the file was edited or"
                            " replaced; regenerate the dataset or pass --no-verify")
     return actual
 

@@ -6,7 +6,11 @@ from pathlib import Path
 
 import typer
 
-from drivechain.commands._common import ConfigOption, check_out_path, check_writable, finite
+from drivechain.commands._common import RESUME_HINT, ConfigOption, check_out_path, check_writable, finite
+
+ExecutorOption = typer.Option("local", "--executor", help="Where episodes run: local (process pool) or ray.")
+RayAddressOption = typer.Option(
+    None, "--ray-address", help="Ray cluster to join (default: RAY_ADDRESS if set, else a Ray started for the run).")
 
 
 def register(app: typer.Typer) -> None:
@@ -32,6 +36,10 @@ def register(app: typer.Typer) -> None:
         steps_per_episode: int = typer.Option(10, "--steps-per-episode", min=1, help="Decision steps per episode (max)."),
         seed: int = typer.Option(0, "--seed", help="Base seed; each episode's seed derives from it."),
         workers: int = typer.Option(1, "--workers", min=1, help="Worker processes (output is identical for any W)."),
+        executor: str = ExecutorOption,
+        ray_address: str | None = RayAddressOption,
+        shards: int | None = typer.Option(None, "--shards", min=1,
+                                          help="Write the records as N shard files (frames-00000-of-0000N.jsonl)."),
         epsilon: float = typer.Option(0.2, "--epsilon", min=0.0, max=1.0, help="Probability of a random available action."),
         image_size: str = typer.Option("", "--image-size", help="WxH, e.g. 320x80; default: each scenario's size."),
         marks: bool = typer.Option(True, "--marks/--no-marks", help="Draw agent ids on the vehicles."),
@@ -44,7 +52,9 @@ def register(app: typer.Typer) -> None:
         """Run episodes, label every decision step with the teacher, write manifest + frames.jsonl + images."""
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+        from drivechain.dataset import partial_folder
         from drivechain.errors import ConfigError
+        from drivechain.executors import check_executor
         from drivechain.generate import GenerateConfig, generate, parse_image_size, prepare_out
         from drivechain.sources.base import SOURCES
         from drivechain.sources.logs import DEFAULT_STRIDE, is_log_source
@@ -57,7 +67,10 @@ def register(app: typer.Typer) -> None:
             raise ConfigError("--name is empty; give the dataset a name (it goes into the manifest)")
         if source not in SOURCES:
             raise ConfigError(f"unknown source '{source}'; choose one of: {', '.join(SOURCES)}")
+        check_executor(executor, ray_address)
         if is_log_source(source):
+            if executor != "local" or shards is not None:
+                raise ConfigError(f"--executor ray and --shards are for simulator sources, not '{source}'")
             if source == "nuscenes":
                 routes = scenes or "*"
             elif scenes:
@@ -86,6 +99,7 @@ def register(app: typer.Typer) -> None:
         except ValueError as exc:  # pydantic's ValidationError
             raise ConfigError(f"invalid generate options: {str(exc).splitlines()[-1].strip()}") from None
         prepare_out(out, force)
+        RESUME_HINT.append(f"finished episodes are kept in {partial_folder(out)}; rerun the same command to resume")
         total = len(cfg.scenarios) * cfg.episodes * cfg.steps_per_episode
         with Progress(
             TextColumn("generate"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"),
@@ -96,6 +110,7 @@ def register(app: typer.Typer) -> None:
             manifest, _ = generate(
                 cfg, out, workers=workers, force=force,
                 on_episode=lambda res: progress.advance(task, cfg.steps_per_episode),
+                executor=executor, ray_address=ray_address, shards=shards,
             )
         counts = manifest.counts
         typer.echo(f"wrote {counts['frames']} frames ({counts['episodes']} episodes) to {out}")
