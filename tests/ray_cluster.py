@@ -56,7 +56,8 @@ class LoopbackCluster:
         token = Path(self.temp) / "auth_token"  # the cluster's own token: every node and driver shows it
         token.write_text(secrets.token_hex(32))
         self.env = {**os.environ, "PYTHONPATH": SRC, "RAY_USAGE_STATS_ENABLED": "0", "DRIVECHAIN_TEST_RAY": self.temp,
-                    "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
+                    "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token),
+                    "RAY_raylet_start_wait_time_s": "180"}  # a busy machine starts slowly
         common = ["--node-ip-address", "127.0.0.1", "--num-cpus", str(cpus),
                   "--object-store-memory", str(object_store_mb * 1024 * 1024), "--disable-usage-stats"]
         self._start([RAY, "start", "--head", "--port", str(self.port), "--temp-dir", self.temp,

@@ -71,3 +71,46 @@ def test_generate_on_a_two_node_cluster_is_byte_identical_with_a_worker_killed(r
     assert [s["frames"] for s in mr.pop("shards")] == [6, 6]
     assert mr == ml
     assert not list(tmp_path.glob(".*partial*"))
+
+
+def _steps(run: Path) -> dict[str, list[dict]]:
+    """Every step record of a closed-loop run, without the measured request latencies."""
+    out = {}
+    for path in sorted((run / "steps").rglob("*.jsonl")):
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        for row in rows:
+            for req in row["requests"]:
+                req.pop("latency_s")
+        out[path.relative_to(run).as_posix()] = rows
+    return out
+
+
+def test_closedloop_on_a_two_node_cluster_matches_local_with_a_worker_killed(ray_cluster, tmp_path):
+    import time
+
+    from drivechain.closedloop.loop import LoopConfig, RunOptions, run_closedloop
+
+    args = ["closedloop", "--model", "heuristic", "--scenarios", "merge", "--episodes", "3", "--max-steps", "3",
+            "--seed", "2", "--image-size", "96x48", "--no-teacher-baseline", "--no-replay", "--record"]
+    cfg = LoopConfig(model="heuristic", scenarios=["merge"], episodes=3, max_steps=3, seed=2, image_size=(96, 48),
+                     teacher_baseline=False, replay=False, record=True)
+    run_closedloop(cfg, tmp_path / "local", RunOptions(workers=1, progress=False))
+    out = tmp_path / "ray"
+    proc = subprocess.Popen([*CLI, *args, "--executor", "ray", "--workers", "2", "--ray-address", ray_cluster.address,
+                             "--out", str(out)], env={**ray_cluster.env, "RAY_ADDRESS": ""},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not list(out.glob("images/model/merge/*.png")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        killed = ray_cluster.kill_one("ray::SimHost")  # a simulator host dies holding an episode
+        stdout, stderr = proc.communicate(timeout=400)
+    finally:
+        proc.kill()
+    assert killed > 0
+    assert proc.returncode == 0, stderr[-3000:]
+    assert "3 episodes" in stdout
+    assert _steps(out) == _steps(tmp_path / "local")
+    for sub in ("images", "dataset"):
+        assert {k: v for k, v in _tree_hashes(out).items() if k.startswith(sub + "/")} == \
+            {k: v for k, v in _tree_hashes(tmp_path / "local").items() if k.startswith(sub + "/")}

@@ -39,6 +39,7 @@ STEPS_DIR = "steps"
 RECORD_DIR = "record"
 DATASET_DIR = "dataset"
 DRIVERS = ("model", "teacher")
+LOST_RETRIES = 3  # re-runs of an episode whose (Ray) worker died under it; its answers come from the cache
 META_ACTIONS = ("LANE_LEFT", "IDLE", "LANE_RIGHT", "FASTER", "SLOWER")
 
 
@@ -104,6 +105,8 @@ class RunOptions(BaseModel):
     """How a run executes (does not change its results)."""
 
     workers: int = Field(default=1, ge=1)
+    executor: str = "local"  # local worker processes, or Ray actors ("ray") on a cluster
+    ray_address: str | None = None
     concurrency: int = Field(default=8, ge=1)
     timeout_s: float = 120.0
     retries: int = 4
@@ -208,12 +211,31 @@ class _Runner:
         self.load = [0] * pool.size
         self.errors: list[str] = []
         self.bar: Any = None
+        self.advanced: dict[str, int] = {}  # bar steps per running episode (taken back if it is re-run)
 
     async def episode(self, spec: EpisodeSpec) -> dict[str, Any] | None:
+        """Run one episode on the least busy worker; None (error listed) if it failed."""
+        from drivechain.executors import WorkerLost
+
+        for attempt in range(LOST_RETRIES + 1):
+            try:
+                return await self._on_worker(spec)
+            except WorkerLost as exc:  # its simulator is gone: drive the episode again from the start
+                if self.bar is not None:
+                    self.bar.step(spec.driver, -self.advanced.pop(spec.key, 0))
+                if attempt == LOST_RETRIES:
+                    self.errors.append(f"{spec.key}: {exc}")
+        return None
+
+    async def _on_worker(self, spec: EpisodeSpec) -> dict[str, Any] | None:
+        from drivechain.executors import WorkerLost
+
         worker = min(range(len(self.load)), key=lambda i: self.load[i])
         self.load[worker] += 1
         try:
             return await self._episode(spec, worker)
+        except WorkerLost:
+            raise
         except Exception as exc:  # one broken episode must not end a long run: listed, re-run next time
             text = (str(exc).splitlines() or [""])[0]
             if not isinstance(exc, DrivechainError):
@@ -266,6 +288,7 @@ class _Runner:
                                     "FALLBACK" if decision.fallback else ""))
             if self.bar is not None:
                 self.bar.step(spec.driver)
+                self.advanced[spec.key] = self.advanced.get(spec.key, 0) + 1
             if cfg.record and spec.driver == "model":
                 frame.meta["closedloop"] = {
                     "model": cfg.model, "model_action": decision.model_action, "action": decision.action,
@@ -342,7 +365,15 @@ async def _run_pending(
         warm_scenarios=tuple(dict.fromkeys(s.scenario for s in pending)),
     )
     t0 = time.perf_counter()
-    pool = WorkerPool(min(opts.workers, len(pending)), sim_cfg)
+    if opts.executor == "ray":
+        from dataclasses import asdict
+
+        from drivechain.closedloop.workers import SimHost
+        from drivechain.executors.ray import RayActorPool
+
+        pool: Any = RayActorPool(min(opts.workers, len(pending)), SimHost, (asdict(sim_cfg),), opts.ray_address)
+    else:
+        pool = WorkerPool(min(opts.workers, len(pending)), sim_cfg)
     try:
         await pool.wait_ready()
         t1 = time.perf_counter()

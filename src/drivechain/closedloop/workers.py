@@ -29,60 +29,82 @@ class WorkerError(DrivechainError):
     """A call failed inside a worker (its traceback's last lines are in the message)."""
 
 
-def _worker_main(index: int, inbox: Any, outbox: Any, cfg_dict: dict[str, Any]) -> None:
-    cfg = SimConfig(**cfg_dict)
-    sims: dict[str, EpisodeSim] = {}
-    free: dict[str, list[Any]] = {}  # scenario -> idle sources, reused across episodes
-    try:
+class SimHost:
+    """The simulators of one worker: the episodes it runs and idle sources kept for reuse.
+
+    Served by a local worker process (``_worker_main``) or as a Ray actor (``--executor ray``).
+    """
+
+    def __init__(self, cfg_dict: dict[str, Any], name: str = "worker") -> None:
+        self.cfg = SimConfig(**cfg_dict)
+        self.name = name
+        self.sims: dict[str, EpisodeSim] = {}
+        self.free: dict[str, list[Any]] = {}  # scenario -> idle sources, reused across episodes
+        self.error: str | None = None
+        try:
+            for scenario in self.cfg.warm_scenarios:  # build the simulators before the clock of the run starts
+                self.free.setdefault(scenario, []).append(self._make(scenario))
+        except Exception as exc:
+            self.error = f"{name}: {type(exc).__name__}: {exc}"
+
+    def _make(self, scenario: str) -> Any:
         from drivechain.sources.base import make_source
 
-        for scenario in cfg.warm_scenarios:  # build the simulators before the clock of the run starts
-            free.setdefault(scenario, []).append(
-                make_source(cfg.source, scenario, image_size=cfg.image_size, horizon_s=cfg.horizon_s)
-            )
-        outbox.put((READY, True, index))
-    except Exception as exc:
-        outbox.put((READY, False, f"worker {index}: {type(exc).__name__}: {exc}"))
+        cfg = self.cfg
+        return make_source(cfg.source, scenario, image_size=cfg.image_size, horizon_s=cfg.horizon_s)
+
+    def ready(self) -> str | None:
+        """None once the simulators are built, else why they could not be."""
+        return self.error
+
+    def handle(self, op: str, key: str, payload: Any = None) -> Any:
+        """Run one call (start, step, finish, abort) of episode ``key``."""
+        if op == "start":
+            spec = EpisodeSpec(**payload)
+            pool = self.free.setdefault(spec.scenario, [])
+            source = pool.pop() if pool else self._make(spec.scenario)
+            self.sims[key] = EpisodeSim(spec, self.cfg, source)
+            return self.sims[key].start()
+        if op == "step":
+            return self.sims[key].step(payload)
+        if op == "finish":
+            sim = self.sims.pop(key)
+            result = sim.finish(payload)
+            self.free.setdefault(sim.spec.scenario, []).append(sim.source)
+            return result
+        if op == "abort":
+            sim = self.sims.pop(key, None)
+            if sim is not None:
+                self.free.setdefault(sim.spec.scenario, []).append(sim.source)
+            return None
+        raise ValueError(f"unknown op {op}")
+
+    def close(self) -> None:
+        """Close every simulator."""
+        for sim in self.sims.values():
+            sim.source.close()
+        for sources in self.free.values():
+            for source in sources:
+                source.close()
+
+
+def _worker_main(index: int, inbox: Any, outbox: Any, cfg_dict: dict[str, Any]) -> None:
+    host = SimHost(cfg_dict, f"worker {index}")
+    if host.error:
+        outbox.put((READY, False, host.error))
         return
+    outbox.put((READY, True, index))
     while True:
         msg = inbox.get()
         if msg is None:
             break
         call_id, op, key, payload = msg
         try:
-            if op == "start":
-                spec = EpisodeSpec(**payload)
-                pool = free.setdefault(spec.scenario, [])
-                if pool:
-                    source = pool.pop()
-                else:
-                    from drivechain.sources.base import make_source
-
-                    source = make_source(cfg.source, spec.scenario, image_size=cfg.image_size, horizon_s=cfg.horizon_s)
-                sims[key] = EpisodeSim(spec, cfg, source)
-                result = sims[key].start()
-            elif op == "step":
-                result = sims[key].step(payload)
-            elif op == "finish":
-                sim = sims.pop(key)
-                result = sim.finish(payload)
-                free.setdefault(sim.spec.scenario, []).append(sim.source)
-            elif op == "abort":
-                sim = sims.pop(key, None)
-                if sim is not None:
-                    free.setdefault(sim.spec.scenario, []).append(sim.source)
-                result = None
-            else:
-                raise ValueError(f"unknown op {op}")
-            outbox.put((call_id, True, result))
+            outbox.put((call_id, True, host.handle(op, key, payload)))
         except Exception as exc:  # the episode fails; the worker keeps serving the others
             tb = traceback.format_exc(limit=4).strip().splitlines()[-3:]
             outbox.put((call_id, False, f"worker {index}: {type(exc).__name__}: {exc} | " + " / ".join(tb)))
-    for sim in sims.values():
-        sim.source.close()
-    for sources in free.values():
-        for source in sources:
-            source.close()
+    host.close()
 
 
 class WorkerPool:

@@ -55,6 +55,11 @@ ConfigOption = typer.Option(
     dir_okay=False,
 )
 
+ExecutorOption = typer.Option("local", "--executor",
+                              help="Where episodes run: local (worker processes) or ray (a Ray cluster); same output.")
+RayAddressOption = typer.Option(
+    None, "--ray-address", help="Ray cluster to join (default: RAY_ADDRESS if set, else a Ray started for the run).")
+
 
 def check_out_path(out: Path, command: str) -> None:
     """Refuse an ``--out`` that is a file or lies under a file (no folder can be made there)."""

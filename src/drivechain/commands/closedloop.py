@@ -8,7 +8,7 @@ import typer
 
 from drivechain.commands._common import (
     OWNED_NOTE, RESUME_HINT, ConfigOption, RunLock, check_model_server, check_out_folder, check_writable,
-    fail_if_incomplete, finite,
+    ExecutorOption, RayAddressOption, fail_if_incomplete, finite,
 )
 
 
@@ -28,6 +28,8 @@ def register(app: typer.Typer) -> None:
         fallback: str = typer.Option("IDLE", "--fallback", help="Action taken when the reply cannot be used (counted as a model failure)."),
         concurrency: int = typer.Option(8, "--concurrency", min=1, help="Model requests in flight."),
         workers: int = typer.Option(1, "--workers", min=1, help="Simulator worker processes."),
+        executor: str = ExecutorOption,
+        ray_address: str | None = RayAddressOption,
         horizon_s: float = typer.Option(3.0, "--horizon", help="Teacher look-ahead horizon [s], in (0, 10]."),
         image_size: str = typer.Option("", "--image-size", help="WxH, e.g. 320x80; default: each scenario's size."),
         teacher_baseline: bool = typer.Option(True, "--teacher-baseline/--no-teacher-baseline", help="Also drive the same seeds with the teacher (efficiency vs teacher)."),
@@ -47,8 +49,10 @@ def register(app: typer.Typer) -> None:
 
         from drivechain.closedloop.loop import LoopConfig, RunOptions, run_closedloop
         from drivechain.errors import ConfigError
+        from drivechain.executors import check_executor
         from drivechain.generate import parse_image_size
 
+        check_executor(executor, ray_address)
         names = [s.strip() for s in scenarios.split(",") if s.strip()]
         finite(horizon_s, "--horizon", 0.1, 10.0)
         finite(timeout_s, "--timeout", 0.01, 3600.0)
@@ -69,7 +73,7 @@ def register(app: typer.Typer) -> None:
         check_out_folder(out, "closedloop", ("config.json", "episodes.jsonl", "episodes", "steps"))
         check_writable(out, "closedloop")
         check_model_server(model, base_url)
-        opts = RunOptions(workers=workers, concurrency=concurrency, timeout_s=timeout_s, retries=retries,
+        opts = RunOptions(workers=workers, executor=executor, ray_address=ray_address, concurrency=concurrency, timeout_s=timeout_s, retries=retries,
                           prices=str(prices) if prices else None, max_failure_rate=max_failure_rate, force=force)
         with RunLock(out, "closedloop"):
             RESUME_HINT.append(f"finished episodes are in {out}, {OWNED_NOTE.format(out=out)}; rerun the same"

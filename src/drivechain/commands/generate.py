@@ -6,11 +6,9 @@ from pathlib import Path
 
 import typer
 
-from drivechain.commands._common import RESUME_HINT, ConfigOption, check_out_path, check_writable, finite
-
-ExecutorOption = typer.Option("local", "--executor", help="Where episodes run: local (process pool) or ray.")
-RayAddressOption = typer.Option(
-    None, "--ray-address", help="Ray cluster to join (default: RAY_ADDRESS if set, else a Ray started for the run).")
+from drivechain.commands._common import (
+    RESUME_HINT, ConfigOption, ExecutorOption, RayAddressOption, check_out_path, check_writable, finite,
+)
 
 
 def register(app: typer.Typer) -> None:

@@ -11,9 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Protocol
 
-from drivechain.errors import ConfigError
+from drivechain.errors import ConfigError, DrivechainError
 
 EXECUTORS = ("local", "ray")
+
+
+class WorkerLost(DrivechainError):
+    """A worker process (or its node) died during a call; the work it held is gone and may be re-run."""
 
 
 class Executor(Protocol):
