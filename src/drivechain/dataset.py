@@ -269,8 +269,8 @@ def iter_records(path: str | Path) -> Iterator[FrameRecord]:
     """Every FrameRecord of the dataset folder ``path``, in file order, parsed one line at a time.
 
     The one streaming reader: ``eval``, ``process`` and ``report`` read records through it (directly or
-    through ``Dataset.records()``), so memory does not grow with the dataset while reading, and a
-    reader of another layout (e.g. sharded frame files) plugs in here and in ``frames_files``. Nothing
+    through ``Dataset.records()``), so memory does not grow with the dataset while reading; a sharded
+    dataset is read shard after shard in its manifest's order (``frames_files``). Nothing
     is read before the first ``next()``. A line that is not UTF-8 or not a valid record, or an image
     path that leaves the folder, raises DatasetError naming the file and line.
     """
