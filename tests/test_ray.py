@@ -14,6 +14,7 @@ import pytest
 
 from tests.ray_cluster import LoopbackCluster
 
+ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "drivechain.cli"]
 GEN = ["generate", "--scenarios", "merge,highway", "--episodes", "3", "--steps-per-episode", "2",
        "--image-size", "96x48", "--seed", "5"]
@@ -38,7 +39,7 @@ def test_core_path_does_not_import_ray():
     code = ("import sys, drivechain.cli, drivechain.generate, drivechain.executors, drivechain.closedloop.loop;"
             " print('ray' in sys.modules)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent / "src")})
+                         env={**os.environ, "PYTHONPATH": str(ROOT / "src")})
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "False"
 
@@ -114,3 +115,37 @@ def test_closedloop_on_a_two_node_cluster_matches_local_with_a_worker_killed(ray
     for sub in ("images", "dataset"):
         assert {k: v for k, v in _tree_hashes(out).items() if k.startswith(sub + "/")} == \
             {k: v for k, v in _tree_hashes(tmp_path / "local").items() if k.startswith(sub + "/")}
+
+
+def empty_episode(task: int) -> int:
+    """A task with no work (module level: Ray workers import it by name)."""
+    return task * 10
+
+
+def test_local_ray_head_runs_tasks_and_reports_a_task_error_in_one_line(tmp_path):
+    import ray
+
+    from drivechain.errors import ConfigError
+    from drivechain.executors import make_executor
+    from drivechain.generate import GenerateConfig, generate
+
+    import shutil
+    import tempfile
+
+    temp = tempfile.mkdtemp(prefix="dcray", dir="/tmp")  # short: Ray's unix socket paths live under it
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="WARNING", _temp_dir=temp, runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(
+                 [str(ROOT / "src"), str(ROOT)])}})
+    try:
+        ex = make_executor("ray", 2)
+        assert sorted(ex.run(empty_episode, list(range(20)))) == [(i, 10 * i) for i in range(20)]
+        ex.close()
+        assert ray.is_initialized()  # a Ray the caller started is left running
+        # an error inside a remote episode arrives as the task's own one-line error, not retried
+        bad = GenerateConfig(source="nuscenes", scenarios=["merge"], episodes=2, steps_per_episode=1)
+        with pytest.raises(ConfigError, match="replays recorded logs") as err:
+            generate(bad, tmp_path / "out", executor="ray")
+        assert "\n" not in str(err.value)
+        assert not (tmp_path / "out").exists()
+    finally:
+        ray.shutdown()
+        shutil.rmtree(temp, ignore_errors=True)
