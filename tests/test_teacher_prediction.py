@@ -180,3 +180,17 @@ def test_a_vehicle_standing_still_meets_the_path_at_its_body_heading():
     assert hit is not None and hit.angle_rad < 0.1
     across = first_crossing(ego, still, other_heading_rad=math.pi / 2)  # standing across the ego's lane
     assert abs(across.angle_rad - math.pi / 2) < 0.1
+
+
+def test_paths_that_only_graze_accept_both_answers():
+    """Audit of issue #9 (roundabout/5/5, 11/4): the ego's path came 1.98 m from a ring vehicle it
+    follows; at 0.5 s samples such a graze cannot say crossing or not, so both answers count."""
+    from drivechain.teacher.families.prediction import crossing_band
+    from drivechain.teacher.geometry import first_crossing
+
+    ego = _line([(20.0 - k, 0.0) for k in range(41)], 10.0)
+    graze = _line([(0.0, -20.0 + k) for k in range(19)] + [(1.0, -1.5), (2.0, -1.6), (3.0, -5.0)], 8.0)
+    hit = first_crossing(ego, graze)
+    assert hit is not None and hit.closest_m > 1.25 and crossing_band(hit)
+    across = first_crossing(ego, _line([(0.0, -20.0 + k) for k in range(41)], 4.0))
+    assert across.closest_m < 0.1 and not crossing_band(across)  # ego at 2 s, the other at 5 s

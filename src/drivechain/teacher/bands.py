@@ -89,6 +89,9 @@ CROSS_ORDER_BAND_S = 0.5
 """Arrival times at the crossing point within this of each other accept both answers."""
 PATH_DENSIFY_M = 0.5
 """Future paths (0.5 s samples) are resampled at this spacing before crossing tests."""
+PATH_CROSS_GRAZE_M = 0.75
+"""Paths whose contact comes no closer than PATH_CROSS_RADIUS_M - this only graze: both answers accepted
+(future samples are 0.5 s apart, and a chord cuts a roundabout's arc by up to ~0.7 m)."""
 PATH_CROSS_BAND_M = 1.0
 """Paths that come within PATH_CROSS_RADIUS_M + this, but not within PATH_CROSS_RADIUS_M, accept both."""
 EGO_ROUTE_AHEAD_M = 50.0

@@ -183,6 +183,7 @@ class Crossing:
     t_other_s: float
     angle_rad: float
     gap_m: float
+    closest_m: float = 0.0  # the closest the paths come within this contact [m]
 
 
 def _heading_at(path: list[tuple[float, float, float]], i: int) -> float:
@@ -234,7 +235,7 @@ def first_crossing(
             other_heading = other_heading_rad
         angle = abs(math.remainder(_heading_at(ego, k) - other_heading, math.tau))
         # fold: paths overlapping head-on count as parallel (angle near 0), not crossing
-        return Crossing(ex, ey, et, other[j][2], min(angle, math.pi - angle), gap)
+        return Crossing(ex, ey, et, other[j][2], min(angle, math.pi - angle), gap, closest)
     return None
 
 

@@ -150,6 +150,12 @@ def _ego_path(frame) -> list[tuple[float, float, float]]:
     return path
 
 
+def crossing_band(hit) -> bool:
+    """Both answers hold: arrivals within CROSS_ORDER_BAND_S, or a contact that only grazes the radius."""
+    return (abs(hit.t_other_s - hit.t_ego_s) < bands.CROSS_ORDER_BAND_S
+            or hit.closest_m > bands.PATH_CROSS_RADIUS_M - bands.PATH_CROSS_GRAZE_M)
+
+
 def cross_first(ctx: TeacherContext) -> list[QA]:
     """pred.cross_first.vN (intersection, roundabout): does X cross the ego's path before the ego?"""
     frame = ctx.frame
@@ -176,12 +182,12 @@ def cross_first(ctx: TeacherContext) -> list[QA]:
                           parents=["per.vehicles"], objects=[a.id]))
             continue
         first = hit.t_other_s < hit.t_ego_s
-        both = abs(hit.t_other_s - hit.t_ego_s) < bands.CROSS_ORDER_BAND_S
+        both = crossing_band(hit)
         out.append(qa(f"pred.cross_first.v{a.id}", "pred.cross_first", P, q,
                       BooleanAnswer(value=first, accept_both=both),
                       f"The paths cross at ({hit.x_m:.1f}, {hit.y_m:.1f}); vehicle {a.id} gets there at "
                       f"{hit.t_other_s:.1f} s and the ego at {hit.t_ego_s:.1f} s."
-                      + (" Nearly together: both answers accepted." if both else ""),
+                      + (" Nearly together, or the paths only graze: both answers accepted." if both else ""),
                       parents=["per.vehicles"], objects=[a.id],
                       t_other_s=round(hit.t_other_s, 2), t_ego_s=round(hit.t_ego_s, 2)))
     return out
