@@ -22,6 +22,11 @@ carries terminal escape sequences), ``"drop"`` (connection closed without a resp
 (``faults={index: kind}`` or a callable ``faults(index, body) -> kind | None``) and/or a seeded rate
 (``fault_rate=0.2, fault_kinds=("500", "429")``).
 
+Concurrency as the server sees it: ``srv.max_in_flight`` is the most requests it held at once. With
+``gate=N`` every request is held until N requests have been in flight together (once; later requests
+pass at once) or ``gate_s`` elapsed, so a test of concurrency does not depend on how fast the machine
+readies the next request: a client that never has N requests out gets ``max_in_flight < N``.
+
 Run standalone (for benchmarks, in its own process): ``python -m tests.fakeserver --latency 0.2``
 prints ``PORT <n>`` on stdout and serves until killed.
 """
@@ -120,10 +125,15 @@ class FakeServer:
         usage: Callable[[list[dict[str, Any]], str], dict[str, int]] | None = None,
         retry_after: str = "1",
         hang_s: float = 30.0,
+        gate: int = 0,
+        gate_s: float = 30.0,
         port: int = 0,
         log_bodies: bool = True,
     ) -> None:
         self.port = port
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._gate_open: asyncio.Event | None = None
         self.log_bodies = log_bodies
         self.requests: list[SeenRequest] = []
         self._lock = threading.Lock()
@@ -134,13 +144,14 @@ class FakeServer:
         self.configure(
             latency_s=latency_s, reply=reply, faults=faults, fault_rate=fault_rate, fault_kinds=fault_kinds,
             seed=seed, reasoning_tokens=reasoning_tokens, usage=usage, retry_after=retry_after, hang_s=hang_s,
+            gate=gate, gate_s=gate_s,
         )
 
     def configure(self, **settings: Any) -> FakeServer:
         """Change behaviour (same keywords as the constructor); resets the seeded fault stream."""
         for key, value in settings.items():
             if key not in {"latency_s", "reply", "faults", "fault_rate", "fault_kinds", "seed",
-                           "reasoning_tokens", "usage", "retry_after", "hang_s"}:
+                           "reasoning_tokens", "usage", "retry_after", "hang_s", "gate", "gate_s"}:
                 raise TypeError(f"unknown FakeServer setting {key!r}")
             setattr(self, key, value)
         for kind in self.fault_kinds:
@@ -189,6 +200,7 @@ class FakeServer:
 
     async def _start_app(self) -> None:
         self._stop = asyncio.Event()
+        self._gate_open = asyncio.Event()
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._handle)
         app.router.add_get("/v1/models", self._models)
@@ -230,6 +242,22 @@ class FakeServer:
         return web.json_response({"object": "list", "data": [{"id": "fake", "object": "model"}]})
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        # counted on the server's own event loop, so no lock is needed
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.gate > 1:
+                if self.in_flight >= self.gate:
+                    self._gate_open.set()
+                try:
+                    await asyncio.wait_for(self._gate_open.wait(), self.gate_s)
+                except asyncio.TimeoutError:
+                    pass
+            return await self._answer(request)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
         try:
             body = json.loads(raw)

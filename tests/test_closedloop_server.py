@@ -49,13 +49,36 @@ def test_chain_mode_asks_each_stage_on_the_models_own_answers(tmp_path: Path) ->
 
 
 def test_requests_of_running_episodes_are_in_flight_together(tmp_path: Path) -> None:
-    latency_s = 1.5
-    with FakeServer(latency_s=latency_s, reply=lambda msgs: '{"plan.action": "B"}') as srv:
+    # The server holds every request until two are in flight at once (then lets all pass), for up to 30 s:
+    # a loop that waits for each reply before sending the next request never gets there, whatever the
+    # machine's load, while one that readies the other episodes during the wait does.
+    with FakeServer(gate=2, gate_s=30.0, reply=lambda msgs: '{"plan.action": "B"}') as srv:
         cfg = LoopConfig(model="openai:slow", base_url=srv.base_url, scenarios=["merge"], episodes=3, max_steps=2,
                          seed=5, teacher_baseline=False, replay=False)
-        run_closedloop(cfg, tmp_path / "run", RunOptions(workers=1, concurrency=3, progress=False))
-        arrivals = sorted(r.received_at for r in srv.requests)
-    assert len(arrivals) == 6
-    # one worker, three episodes: while one request waits 1.5 s, the worker readies the other episodes
-    overlap = max(sum(1 for b in arrivals if a <= b < a + latency_s) for a in arrivals)
-    assert overlap >= 2
+        summary = run_closedloop(cfg, tmp_path / "run", RunOptions(workers=1, concurrency=3, progress=False))
+        seen, most = srv.count, srv.max_in_flight
+    assert seen == 6 and summary["episodes"] == 3
+    assert most >= 2
+
+
+def test_fake_server_counts_requests_in_flight_at_once() -> None:
+    """The gate the test above relies on: one request at a time never reaches two in flight."""
+    import asyncio
+
+    from drivechain.models.openai_api import OpenAIModel
+
+    async def ask(model: OpenAIModel, n: int, together: bool) -> None:
+        from drivechain.models.base import Message, Request, TextPart
+
+        reqs = [Request(messages=[Message(role="user", content=[TextPart(text=f"q{i}")])]) for i in range(n)]
+        if together:
+            await asyncio.gather(*(model.respond(r) for r in reqs))
+        else:
+            for r in reqs:
+                await model.respond(r)
+        await model.aclose()
+
+    for together, expect in ((False, 1), (True, 2)):
+        with FakeServer(gate=2, gate_s=0.3) as srv:
+            asyncio.run(ask(OpenAIModel("m", base_url=srv.base_url, api_key="k"), 2, together))
+            assert srv.count == 2 and srv.max_in_flight == expect
