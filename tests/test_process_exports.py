@@ -138,6 +138,29 @@ def test_candidates_summary_and_hard_negatives(process_dir):
     assert hn["kept"] == sum(1 for c in cands if c["rating"] == -1 and c["kept"])
     assert hn["kept_mean"] >= hn["dropped_mean"]
     assert sum(summary["kinds"][k].get("-1", 0) for k in summary["kinds"]) == summary["ratings"]["-1"]
+    # prm800k.jsonl's completions, counted from the file: the teacher's +1 steps are there, not among candidates
+    rows = _jsonl(process_dir / "prm800k.jsonl")
+    got = [c["rating"] for r in rows for st in r["label"]["steps"] for c in st["completions"]]
+    assert summary["prm800k_completions"] == {k: got.count(int(k)) for k in ("-1", "0", "1")}
+    assert summary["prm800k_completions"]["1"] >= summary["teacher_step_ratings"]["1"] > 0
+
+
+def test_terminal_and_report_name_the_same_counts(process_dir):
+    from drivechain.commands.process import process_line
+    from drivechain.report.process import _counts
+
+    s = json.loads((process_dir / "summary.json").read_text())
+    line = process_line(s, process_dir)
+    cand, comp = s["ratings"], s["prm800k_completions"]
+    assert f"{s['candidates']} candidate steps (rated -1/0/+1: {cand['-1']}/{cand['0']}/{cand['1']})" in line
+    assert f"prm800k.jsonl completions rated -1/0/+1: {comp['-1']}/{comp['0']}/{comp['1']}" in line
+    assert f"{s['chains']['count']} chains" in line and f"hard negatives kept {s['hard_negatives']['kept']} " in line
+    shown = dict(_counts(s))
+    assert shown["Candidate steps"] == s["candidates"] and shown["Chains"] == s["chains"]["count"]
+    assert shown["Candidate steps rated +1 (correct)"] == cand["1"]
+    assert shown["Completions in prm800k.jsonl rated +1 (correct)"] == comp["1"]
+    assert shown["Hard negatives kept"] == s["hard_negatives"]["kept"]
+    assert not any(k.startswith("Steps rated") for k in shown)
 
 
 def test_rerun_is_byte_identical(tiny_dataset, process_dir, tmp_path):

@@ -18,6 +18,24 @@ IDENTITY = ("data", "generator", "n", "chains", "temperature", "rater", "top_k",
             "propagate", "corrections", "frames_sha256")
 
 
+def _by_rating(counts: dict[str, int] | None) -> str:
+    counts = counts or {}
+    return "/".join(str(counts.get(k, 0)) for k in ("-1", "0", "1"))
+
+
+def process_line(s: dict, out: Path) -> str:
+    """The terminal's one-line account of a process run, every figure read from its summary.
+
+    Candidate steps are the generator's samples (all of them, kept or not); prm800k.jsonl's completions
+    are the teacher's steps, the kept candidates and the sampled chains' steps, so they hold the +1 steps
+    a perturbing generator never makes."""
+    hn = s["hard_negatives"]
+    return (f"{s['frames']} frames, {s['candidates']} candidate steps (rated -1/0/+1: {_by_rating(s['ratings'])}), "
+            f"{s['chains']['count']} chains; prm800k.jsonl completions rated -1/0/+1: "
+            f"{_by_rating(s.get('prm800k_completions'))}; hard negatives kept {hn['kept']} (rater mean "
+            f"{hn['kept_mean']}) vs dropped {hn['dropped']} (mean {hn['dropped_mean']}); wrote {out}")
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``process`` command to the CLI."""
 
@@ -66,9 +84,5 @@ def register(app: typer.Typer) -> None:
             RESUME_HINT.append(f"{OWNED_NOTE.format(out=out)} when a model was asked; rerun the same command")
             s = run_process(data, out, cfg)
         hn = s["hard_negatives"]
-        typer.echo(
-            f"{s['frames']} frames, {s['candidates']} candidates (ratings -1/0/+1: {s['ratings']['-1']}/"
-            f"{s['ratings']['0']}/{s['ratings']['1']}), {s['chains']['count']} chains; hard negatives kept "
-            f"{hn['kept']} (rater mean {hn['kept_mean']}) vs dropped {hn['dropped']} (mean {hn['dropped_mean']}); wrote {out}"
-        )
+        typer.echo(process_line(s, out))
         gate_stored_failures(out, max_failure_rate)

@@ -117,6 +117,18 @@ def trl_rows(items: list[Item], problems: dict[str, Problem]) -> list[dict[str, 
     return rows
 
 
+def completion_ratings(path: Path) -> dict[str, int]:
+    """How many completions of a written prm800k.jsonl are rated -1, 0 and +1 (teacher steps, kept candidates
+    and sampled chains' steps together: what a PRM trainer reads)."""
+    counts = {"-1": 0, "0": 0, "1": 0}
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            for step in json.loads(line)["label"]["steps"]:
+                for c in step["completions"]:
+                    counts[str(c["rating"])] += 1
+    return counts
+
+
 def write_exports(out: Path, problems: dict[str, Problem], teacher: dict[str, list[Candidate]],
                   kept: dict[str, list[list[Candidate]]], chains: list[Chain], generator: str) -> dict[str, int]:
     """Write prm800k.jsonl, processbench.json and trl_prm.jsonl; row counts per file."""

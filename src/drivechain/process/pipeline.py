@@ -17,7 +17,7 @@ from typing import Any
 
 from drivechain.errors import ConfigError
 from drivechain.process.candidates import Candidate, Chain, teacher_chain
-from drivechain.process.exports import write_exports, write_jsonl, write_text_atomic
+from drivechain.process.exports import completion_ratings, write_exports, write_jsonl, write_text_atomic
 from drivechain.process.negatives import Problem, kept_dropped_means, make_problem, make_rater, select_hard_negatives
 from drivechain.process.ratings import final_correct, rate
 from drivechain.schema import STAGES, FrameRecord
@@ -197,6 +197,7 @@ async def run_process_async(data: Path, out: Path, cfg: ProcessConfig) -> dict[s
     write_jsonl(out / "chains.jsonl", [chain_row(ch, r.problem) for r in results for ch in r.chains])
     write_jsonl(out / "problems.jsonl", [p.model_dump() for p in problems.values()])
     summary = _summary(results, cfg, gen, rater, files)
+    summary["prm800k_completions"] = completion_ratings(out / "prm800k.jsonl")
     summary["corrections"] = corr_stats
     config = {"data": str(data), **{k: v for k, v in vars(cfg).items() if k != "base_url"},
               "corrections": {"path": str(corr_path.resolve()), "sha256": file_sha256(corr_path)}}

@@ -9,6 +9,8 @@ from typing import Any, Callable
 from drivechain.report import charts, stats
 from drivechain.report.loaders import Run
 
+RATING_WORDS = {"-1": "-1 (wrong)", "0": "0 (acceptable, not preferred)", "1": "+1 (correct)"}
+
 
 def _counts(s: dict[str, Any]) -> list[tuple[str, Any]]:
     """The headline counts of a process run, named in words, read from its summary only."""
@@ -22,9 +24,12 @@ def _counts(s: dict[str, Any]) -> list[tuple[str, Any]]:
         ("Hard-negative rater", hard.get("rater")), ("Generator", s.get("generator")),
         ("Generator failures", s.get("generator_failures")),
     ]
-    ratings = s.get("ratings")
-    if isinstance(ratings, dict):
-        items += [(f"Steps rated {k}", v) for k, v in sorted(ratings.items())]
+    # the generator's candidates and prm800k.jsonl's completions (which add the teacher's +1 steps and the
+    # sampled chains) are different sets: each is named, never a bare "steps rated"
+    for key, what in (("ratings", "Candidate steps"), ("prm800k_completions", "Completions in prm800k.jsonl")):
+        ratings = s.get(key)
+        if isinstance(ratings, dict):
+            items += [(f"{what} rated {RATING_WORDS.get(k, k)}", ratings[k]) for k in ("-1", "0", "1") if k in ratings]
     files = s.get("files")
     if isinstance(files, dict):
         items += [(f"Lines in {k}", v) for k, v in sorted(files.items())]
