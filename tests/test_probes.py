@@ -145,3 +145,68 @@ def test_probe_bad_input_is_one_line_and_exit_2(tmp_path, probe_set):
         assert res.returncode == 2
         assert res.stderr.strip().count("\n") == 0 and res.stderr.startswith("error:")
         assert not (tmp_path / "p").exists()
+
+
+def test_report_shows_each_probe_pair_side_by_side_in_chromium(probe_set, tmp_path):
+    """The report's probe tab, in headless Chromium: both images of a pair load from the report folder (hashed
+    names, never a model's), and each model's answers on both frames sit beside the teacher's."""
+    import hashlib
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+
+    from drivechain.cli import main
+
+    _, out, _ = probe_set
+    payload = "<img src=x onerror=window.__pwned=1>"
+    runs = []
+    for name, spec in (("oracle", "oracle"), ("heuristic", "heuristic"), ("evil", f"constant:{payload}")):
+        runs.append(tmp_path / name)
+        main(["eval", "--data", str(out), "--model", spec, "--protocol", "probes", "--no-progress", "--out", str(runs[-1])])
+    site = tmp_path / "site"
+    main(["report", *map(str, runs), "--out", str(site)])
+    html = (site / "index.html").read_text(encoding="utf-8")
+    assert "<img src=x" not in html and 'id="probes"' in html
+    recs = _records(out)
+    scores = {(r["frame_id"], r["qid"]): r for r in map(json.loads, (runs[1] / "scores.jsonl").read_text().splitlines())}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--no-first-run"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto((site / "index.html").as_uri())
+            page.click("nav a[href='#probes']")
+            pair = page.locator("details.probe-pair").first
+            pair.wait_for()
+            imgs = pair.locator(".pair-images img")
+            assert imgs.count() == 2
+            page.wait_for_function("els => els.every(i => i.complete && i.naturalWidth > 0)",
+                                   arg=imgs.element_handles())
+            srcs = [imgs.nth(i).get_attribute("src") for i in range(2)]
+            page.screenshot(path=str(tmp_path / "probes.png"), full_page=True)
+            # the images are the original's and the edited frame's own files, copied under hashed names
+            edited = recs[pair.get_attribute("data-probe")]
+            orig = recs[edited.frame.meta["probe"]["of"]]
+            for src, rec in zip(srcs, (orig, edited)):
+                assert src.startswith("img/") and all(m not in src for m in ("oracle", "heuristic", "evil", "constant"))
+                want = hashlib.sha256((out / rec.frame.images["bev"]).read_bytes()).hexdigest()
+                assert hashlib.sha256((site / src).read_bytes()).hexdigest() == want
+            # one row per tracked question; the heuristic's answers as scores.jsonl has them, a missed flip in red
+            rows = pair.locator("table.pair tbody tr")
+            probe = edited.frame.meta["probe"]
+            assert rows.count() == len(probe["flips"]) + len(probe["stable"])
+            first = rows.first.locator("td")
+            qid = first.nth(0).locator(".qid").inner_text()
+            assert qid == probe["flips"][0]
+            a, b = scores[(orig.frame.frame_id, qid)], scores[(edited.frame.frame_id, qid)]
+            assert first.nth(1).inner_text() == f"{a['truth']} → {b['truth']}"
+            heuristic = first.nth(4)
+            assert heuristic.inner_text() == f"{a['raw']} → {b['raw']}"
+            assert "missed" in heuristic.get_attribute("class") and "followed" in first.nth(3).get_attribute("class")
+            assert payload in first.nth(5).inner_text()  # the hostile reply is shown as text
+            assert page.evaluate("window.__pwned === undefined") and errors == []
+        finally:
+            browser.close()

@@ -89,7 +89,8 @@ def _tolerance(qa: Any) -> float | None:
     return number_tolerance(qa)
 
 
-def _answered(row: dict[str, Any]) -> bool:
+def answered(row: dict[str, Any]) -> bool:
+    """Did the model give a usable answer (not failed, not unparsed)?"""
     return row.get("status") not in ("failed", "unparsed") and row.get("raw") is not None
 
 
@@ -114,7 +115,7 @@ def pair_outcomes(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         o = originals.get((r["probe_of"], r["qid"]))
         if o is None:
             continue
-        ok = _answered(o) and _answered(r)
+        ok = answered(o) and answered(r)
         changed = ok and model_changed(o, r)
         good = changed if r["expect"] == "flip" else (ok and not changed)
         out.append({"probe": r["probe_id"], "of": r["probe_of"], "qid": r["qid"], "family": r["family"],

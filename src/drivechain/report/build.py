@@ -20,6 +20,7 @@ from drivechain.report.closedloop import closedloop_section
 from drivechain.report.compare import comparisons
 from drivechain.report.leaderboard import leaderboard
 from drivechain.report.loaders import Run, load_runs
+from drivechain.report.probes import probes_section
 from drivechain.report.process import process_section
 from drivechain.report.scores import RunScores, read_scores
 from drivechain.report.site import Site, write_atomic
@@ -50,7 +51,7 @@ def _heat(value: Any, signed: bool = False) -> str:
 KNOWN_EVAL_KEYS = {"variants", "model", "overall", "stages", "ci95", "transitions", "transitions_no_image", "free_running",
                    "propagation", "cot", "language", "families", "unsafe", "answers", "requests", "failures",
                    "failed_answers", "unparsed", "tokens", "cost_usd", "latency_s", "wall_s", "frames",
-                   "open_weights", "this_run", "protocols"}
+                   "open_weights", "this_run", "protocols", "probes"}
 
 
 def flatten(data: Any, prefix: str = "", limit: int = 200) -> list[tuple[str, Any]]:
@@ -146,6 +147,7 @@ def build_report(run_dirs: list[Path], out: Path, frames: int | None = None, sin
         compare = comparisons(scored, evals, labels)
         browser = _browser(evals, scored, labels, site)
         closedloop = closedloop_section(runs, site.image, site.put)
+        probes = probes_section(evals, labels, site.image)
         head = site.head()
         inline = {"@@DC_JS@@": head["js"], "@@DC_CSS@@": head["css"]}
         head = {**head, "js": "@@DC_JS@@", "css": "@@DC_CSS@@"}  # put in after the text pass below
@@ -156,7 +158,7 @@ def build_report(run_dirs: list[Path], out: Path, frames: int | None = None, sin
         env.filters["heat"] = _heat
         html = env.get_template("index.html.j2").render(
             head=head, board=board, per_model=per_model, cost=cost, compare=compare, browser=browser,
-            closedloop=closedloop, process=process, blobs=site.blobs,
+            closedloop=closedloop, probes=probes, process=process, blobs=site.blobs,
             runs=[{"path": str(r.path), "kind": r.kind, "model": r.model,
                    "other": flatten(r.summary) if r.kind == "other" else []} for r in runs],
         )
