@@ -30,9 +30,28 @@ def ray_cluster():
         cluster.stop()
 
 
-def _tree_hashes(root: Path) -> dict[str, str]:
+def _tree_hashes(root: Path, under: str = "") -> dict[str, str]:
+    """sha256 of every file of root whose relative path starts with `under`."""
     return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+            for p in sorted(root.rglob("*")) if p.is_file() and p.relative_to(root).as_posix().startswith(under)}
+
+
+def _run_killing(cluster: LoopbackCluster, args: list[str], victim: str, ready=lambda: True) -> tuple[int, str, str]:
+    """Run the CLI on the cluster, kill one process named `victim` once `ready()` holds; (killed, stdout, stderr)."""
+    import time
+
+    proc = subprocess.Popen([*CLI, *args, "--ray-address", cluster.address], env={**cluster.env, "RAY_ADDRESS": ""},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not ready() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        killed = cluster.kill_one(victim)
+        stdout, stderr = proc.communicate(timeout=400)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, stderr[-3000:]
+    return killed, stdout, stderr
 
 
 def test_core_path_does_not_import_ray():
@@ -49,22 +68,14 @@ def test_generate_on_a_two_node_cluster_is_byte_identical_with_a_worker_killed(r
 
     cfg = GenerateConfig(scenarios=["merge", "highway"], episodes=3, steps_per_episode=2, image_size=(96, 48), seed=5)
     generate(cfg, tmp_path / "local", workers=1)
-    env = {**ray_cluster.env, "RAY_ADDRESS": ""}
-    proc = subprocess.Popen([*CLI, *GEN, "--executor", "ray", "--ray-address", ray_cluster.address,
-                             "--shards", "2", "--out", str(tmp_path / "ray")],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        killed = ray_cluster.kill_one("ray::_run_task")  # a worker dies while running an episode
-        stdout, stderr = proc.communicate(timeout=400)
-    finally:
-        proc.kill()
+    # a worker dies while running an episode
+    killed, stdout, _ = _run_killing(ray_cluster, [*GEN, "--executor", "ray", "--shards", "2",
+                                                   "--out", str(tmp_path / "ray")], "ray::_run_task")
     assert killed > 0
-    assert proc.returncode == 0, stderr[-3000:]
     assert "wrote 12 frames (6 episodes)" in stdout
     local, remote = tmp_path / "local", tmp_path / "ray"
     # the same images byte for byte, no stray files of the killed attempt, the same records in 2 shards
-    assert {k: v for k, v in _tree_hashes(remote).items() if k.startswith("images/")} == \
-        {k: v for k, v in _tree_hashes(local).items() if k.startswith("images/")}
+    assert _tree_hashes(remote, "images/") == _tree_hashes(local, "images/")
     shards = sorted(remote.glob("frames-*-of-00002.jsonl"))
     assert [p.name for p in shards] == ["frames-00000-of-00002.jsonl", "frames-00001-of-00002.jsonl"]
     assert b"".join(p.read_bytes() for p in shards) == (local / "frames.jsonl").read_bytes()
@@ -87,8 +98,6 @@ def _steps(run: Path) -> dict[str, list[dict]]:
 
 
 def test_closedloop_on_a_two_node_cluster_matches_local_with_a_worker_killed(ray_cluster, tmp_path):
-    import time
-
     from drivechain.closedloop.loop import LoopConfig, RunOptions, run_closedloop
 
     args = ["closedloop", "--model", "heuristic", "--scenarios", "merge", "--episodes", "3", "--max-steps", "3",
@@ -97,24 +106,14 @@ def test_closedloop_on_a_two_node_cluster_matches_local_with_a_worker_killed(ray
                      teacher_baseline=False, replay=False, record=True)
     run_closedloop(cfg, tmp_path / "local", RunOptions(workers=1, progress=False))
     out = tmp_path / "ray"
-    proc = subprocess.Popen([*CLI, *args, "--executor", "ray", "--workers", "2", "--ray-address", ray_cluster.address,
-                             "--out", str(out)], env={**ray_cluster.env, "RAY_ADDRESS": ""},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 300
-        while not list(out.glob("images/model/merge/*.png")) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        killed = ray_cluster.kill_one("ray::SimHost")  # a simulator host dies holding an episode
-        stdout, stderr = proc.communicate(timeout=400)
-    finally:
-        proc.kill()
+    # a simulator host dies holding an episode (once the first model image shows the run is under way)
+    killed, stdout, _ = _run_killing(ray_cluster, [*args, "--executor", "ray", "--workers", "2", "--out", str(out)],
+                                     "ray::SimHost", ready=lambda: bool(list(out.glob("images/model/merge/*.png"))))
     assert killed > 0
-    assert proc.returncode == 0, stderr[-3000:]
     assert "3 episodes" in stdout
     assert _steps(out) == _steps(tmp_path / "local")
-    for sub in ("images", "dataset"):
-        assert {k: v for k, v in _tree_hashes(out).items() if k.startswith(sub + "/")} == \
-            {k: v for k, v in _tree_hashes(tmp_path / "local").items() if k.startswith(sub + "/")}
+    for sub in ("images/", "dataset/"):
+        assert _tree_hashes(out, sub) == _tree_hashes(tmp_path / "local", sub)
 
 
 def empty_episode(task: int) -> int:
